@@ -34,6 +34,7 @@ enum class Code : int {
   kAddressUnavailable = 103,  ///< a requested address is taken or outside every range
   kInterfaceExists = 104,     ///< CNI_IFNAME already exists in the container
   kAgent = 105,               ///< the policy agent did not confirm the pod in time
+  kCheckFailed = 106,         ///< CHECK found the attachment differs from what ADD set up
   kInternal = 999,
 };
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conf/netconf_types.hpp"
@@ -32,11 +33,11 @@ struct Pool {
 struct Attachment {
   std::string container_id;
   std::string ifname;
-  std::vector<IpAddr> ips;        ///< one per pool, in pool order
-  std::string host_ifname;        ///< host side of the veth
-  std::string netns;              ///< CNI_NETNS at ADD time
-  std::string pod_namespace;      ///< K8S_POD_NAMESPACE, if given
-  std::string pod_name;           ///< K8S_POD_NAME, if given
+  std::vector<IpAddr> ips;    ///< one per pool, in pool order
+  std::string host_ifname;    ///< host side of the veth
+  std::string netns;          ///< CNI_NETNS at ADD time
+  std::string pod_namespace;  ///< K8S_POD_NAMESPACE, if given
+  std::string pod_name;       ///< K8S_POD_NAME, if given
   std::vector<conf::PortMapping> port_mappings;
   friend bool operator==(const Attachment&, const Attachment&) = default;
 };
@@ -51,5 +52,10 @@ struct State {
   /// The attachment for (container_id, ifname), or nullptr.
   const Attachment* find(std::string_view container_id, std::string_view ifname) const;
 };
+
+/// One-line renderings for logs and test failure messages.
+std::string to_string(const Range& r);
+std::string to_string(const Pool& p);
+std::string to_string(const Attachment& a);
 
 }  // namespace knit::ipam

@@ -1,0 +1,178 @@
+// CNI DEL and GC: work from knit's own records, never from the container's namespace.
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "cni/rtnl.hpp"
+#include "cni/verbs.hpp"
+#include "cni/wiring.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/str.hpp"
+#include "ipam/allocate.hpp"
+#include "ipam/store.hpp"
+
+namespace knit::cni {
+
+std::string store_root(const conf::NetConf& conf) {
+  if (!conf.ipam.data_dir.empty()) return conf.ipam.data_dir;
+  if (!conf.data_dir.empty()) return conf.data_dir + "/ipam";
+  return "/run/knit/ipam";
+}
+
+void remove_host_routes(nl::Socket& host, const ipam::Attachment& att) {
+  nl::Request req;
+  for (const auto& ip : att.ips) {
+    rtnl::del_route(req, {Prefix::host(ip), std::nullopt, 0, att.host_ifname, true});
+  }
+  host.transact(req);
+}
+
+namespace {
+
+void delete_links_now(const std::vector<LinkRef>& links) {
+  if (links.empty()) return;
+  nl::Socket host = nl::Socket::open(NETLINK_ROUTE);
+  nl::Request req;
+  for (const auto& l : links) rtnl::del_link_index(req, l.index, l.name);
+  host.transact(req);
+}
+
+/// The host link of an attachment, if it exists and carries this attachment's alias.
+std::optional<LinkRef> own_link(nl::Socket& host, std::string_view name, std::string_view alias) {
+  auto l = rtnl::find_link(host, name);
+  if (!l || l->alias != alias) return std::nullopt;
+  return LinkRef{l->index, l->name};
+}
+
+}  // namespace
+
+void delete_links_detached(const std::vector<LinkRef>& links) {
+  if (links.empty()) return;
+  // Double fork: the grandchild is adopted by init, so nobody has to reap it, and the plugin
+  // exits as soon as DEL's real work is done. Standard streams are closed in the child so the
+  // runtime's reads of our stdout/stderr see EOF when we exit.
+  pid_t child = fork();
+  if (child < 0) {
+    delete_links_now(links);
+    return;
+  }
+  if (child == 0) {
+    setsid();
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd < 3; ++fd) dup2(devnull, fd);
+    if (fork() == 0) {
+      try {
+        delete_links_now(links);
+      } catch (...) {
+        _exit(1);
+      }
+      _exit(0);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void cmd_del(const conf::Request& req) {
+  const auto& c = req.conf;
+  const auto& env = req.env;
+  nl::Socket host = nl::Socket::open(NETLINK_ROUTE);
+  ipam::Store store(store_root(c), c.name);
+  std::string host_ifname = host_ifname_for(env.container_id, env.ifname);
+  {
+    auto txn = store.begin();
+    if (txn.report().repaired) log::warn(str("ipam store ", store.dir(), ": ", txn.report().detail));
+    if (const auto* att = txn.state().find(env.container_id, env.ifname)) {
+      host_ifname = att->host_ifname;
+      remove_host_routes(host, *att);
+      ipam::release(txn.state(), env.container_id, env.ifname);
+      txn.commit();
+    }
+  }
+  // The routes are gone and the addresses released: DEL's contract is met. The link goes in
+  // the background (its teardown waits for RCU grace periods); the pod's namespace going away
+  // would also remove it, and GC sweeps any knit link left without a record.
+  if (auto link = own_link(host, host_ifname, link_alias(c.name, env.container_id, env.ifname))) {
+    delete_links_detached({*link});
+  }
+}
+
+void cmd_gc(const conf::Request& req) {
+  const auto& c = req.conf;
+  std::set<std::pair<std::string, std::string>> valid;
+  for (const auto& a : c.valid_attachments) valid.emplace(a.container_id, a.ifname);
+
+  nl::Socket host = nl::Socket::open(NETLINK_ROUTE);
+  ipam::Store store(store_root(c), c.name);
+  std::vector<std::string> errors;
+  std::set<std::pair<std::string, std::string>> kept;
+  {
+    auto txn = store.begin();
+    std::vector<ipam::Attachment> stale;
+    for (const auto& att : txn.state().attachments) {
+      if (valid.count({att.container_id, att.ifname})) {
+        kept.emplace(att.container_id, att.ifname);
+      } else {
+        stale.push_back(att);
+      }
+    }
+    for (const auto& att : stale) {
+      try {
+        remove_host_routes(host, att);
+      } catch (const Error& e) {
+        errors.push_back(e.what());  // keep going: GC reports every failure at the end
+      }
+      ipam::release(txn.state(), att.container_id, att.ifname);
+    }
+    if (!stale.empty() || txn.report().repaired) txn.commit();
+    if (!stale.empty()) log::info(str("gc: released ", stale.size(), " attachment(s)"));
+  }
+  // Sweep every link of this network whose attachment has no record (left by a crash, or a
+  // detached teardown that never ran).
+  std::vector<LinkRef> doomed;
+  for (const auto& l : rtnl::list_links(host)) {
+    auto parts = parse_link_alias(l.alias);
+    if (!parts || parts->network != c.name) continue;
+    if (kept.count({parts->container_id, parts->ifname})) continue;
+    doomed.push_back({l.index, l.name});
+  }
+  try {
+    delete_links_now(doomed);
+  } catch (const Error& e) {
+    errors.push_back(e.what());
+  }
+  if (!errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) all += str(all.empty() ? "" : "; ", e);
+    fail(Code::kNetlink, str("gc ", c.name, ": ", all));
+  }
+}
+
+void cmd_status(const conf::Request& req) {
+  const auto& c = req.conf;
+  auto pools = ipam::resolve_pools(c.ipam.ranges);
+  std::optional<ipam::Store::Txn> txn;
+  try {
+    ipam::Store store(store_root(c), c.name);
+    txn.emplace(store.begin(std::chrono::seconds(2)));
+  } catch (const Error& e) {
+    fail(Code::kNotAvailable, str("ipam store is unusable: ", e.what()));
+  }
+  auto free = ipam::free_counts(pools, txn->state());
+  for (size_t i = 0; i < free.size(); ++i) {
+    if (free[i] == 0) {
+      fail(Code::kNotAvailable,
+           str("address pool ", i, " (", pools[i].ranges.front().subnet.to_string(),
+               ") has no free address"));
+    }
+  }
+}
+
+}  // namespace knit::cni

@@ -1,0 +1,171 @@
+// rtnetlink requests built by cni/rtnl.cpp, parsed back with libmnl: no kernel, no privileges.
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sys/socket.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "cni/rtnl.hpp"
+#include "test/print.hpp"
+
+using namespace knit;
+namespace rtnl = knit::cni::rtnl;
+
+namespace {
+
+using AttrMap = std::map<int, const nlattr*>;
+
+int collect(const nlattr* a, void* data) {
+  (*static_cast<AttrMap*>(data))[mnl_attr_get_type(a)] = a;
+  return MNL_CB_OK;
+}
+
+AttrMap attrs(const nlmsghdr* nlh, size_t hdr) {
+  AttrMap m;
+  BOOST_REQUIRE(mnl_attr_parse(nlh, static_cast<unsigned>(hdr), collect, &m) >= 0);
+  return m;
+}
+
+AttrMap nested(const nlattr* a) {
+  AttrMap m;
+  BOOST_REQUIRE(mnl_attr_parse_nested(a, collect, &m) >= 0);
+  return m;
+}
+
+std::string s(const nlattr* a) { return mnl_attr_get_str(a); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cni_rtnl)
+
+BOOST_AUTO_TEST_CASE(veth_puts_the_peer_into_the_pod_namespace) {
+  nl::Request req;
+  rtnl::VethSpec spec{"knit0123456789a", *Mac::parse("0e:01:02:03:04:05"), "eth0",
+                      *Mac::parse("0a:01:02:03:04:05"), 1450, 42};
+  rtnl::new_veth(req, spec);
+  BOOST_TEST(req.count() == 1u);
+  auto* nlh = req.message(0);
+  BOOST_TEST(nlh->nlmsg_type == RTM_NEWLINK);
+  BOOST_TEST((nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK | NLM_F_REQUEST)) ==
+             (NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK | NLM_F_REQUEST));
+  auto top = attrs(nlh, sizeof(ifinfomsg));
+  BOOST_TEST(s(top.at(IFLA_IFNAME)) == "knit0123456789a");
+  BOOST_TEST(mnl_attr_get_u32(top.at(IFLA_MTU)) == 1450u);
+  BOOST_TEST(std::memcmp(mnl_attr_get_payload(top.at(IFLA_ADDRESS)), spec.host_mac.bytes.data(),
+                         6) == 0);
+  auto info = nested(top.at(IFLA_LINKINFO));
+  BOOST_TEST(s(info.at(IFLA_INFO_KIND)) == "veth");
+  auto data = nested(info.at(IFLA_INFO_DATA));
+  const nlattr* peer = data.at(VETH_INFO_PEER);
+  // The peer payload is an ifinfomsg followed by attributes.
+  auto* payload = static_cast<const uint8_t*>(mnl_attr_get_payload(peer));
+  size_t len = mnl_attr_get_payload_len(peer);
+  BOOST_REQUIRE(len > sizeof(ifinfomsg));
+  AttrMap pa;
+  auto* a = reinterpret_cast<const nlattr*>(payload + NLMSG_ALIGN(sizeof(ifinfomsg)));
+  int left = static_cast<int>(len - NLMSG_ALIGN(sizeof(ifinfomsg)));
+  for (; mnl_attr_ok(a, left); left -= MNL_ALIGN(a->nla_len), a = mnl_attr_next(a)) {
+    pa[mnl_attr_get_type(a)] = a;
+  }
+  BOOST_TEST(s(pa.at(IFLA_IFNAME)) == "eth0");
+  BOOST_TEST(mnl_attr_get_u32(pa.at(IFLA_NET_NS_FD)) == 42u);
+  BOOST_TEST(mnl_attr_get_u32(pa.at(IFLA_MTU)) == 1450u);
+  BOOST_TEST(std::memcmp(mnl_attr_get_payload(pa.at(IFLA_ADDRESS)), spec.peer_mac.bytes.data(),
+                         6) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(ipv6_address_skips_dad) {
+  nl::Request req;
+  rtnl::new_addr(req, 7, "eth0", *Prefix::parse("fd00::5/128"), true);
+  auto* nlh = req.message(0);
+  auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+  BOOST_TEST(ifa->ifa_family == AF_INET6);
+  BOOST_TEST(ifa->ifa_prefixlen == 128);
+  BOOST_TEST(ifa->ifa_index == 7u);
+  auto m = attrs(nlh, sizeof(ifaddrmsg));
+  BOOST_TEST((mnl_attr_get_u32(m.at(IFA_FLAGS)) & IFA_F_NODAD) != 0u);
+  BOOST_TEST(m.count(IFA_LOCAL) == 0u);
+  BOOST_TEST(mnl_attr_get_payload_len(m.at(IFA_ADDRESS)) == 16u);
+}
+
+BOOST_AUTO_TEST_CASE(ipv4_address_sets_local_and_address) {
+  nl::Request req;
+  rtnl::new_addr(req, 3, "eth0", *Prefix::parse("10.22.0.5/32"), true);
+  auto m = attrs(req.message(0), sizeof(ifaddrmsg));
+  BOOST_TEST(mnl_attr_get_payload_len(m.at(IFA_LOCAL)) == 4u);
+  BOOST_TEST(mnl_attr_get_u32(m.at(IFA_LOCAL)) == mnl_attr_get_u32(m.at(IFA_ADDRESS)));
+}
+
+BOOST_AUTO_TEST_CASE(routes_carry_gateway_and_device) {
+  nl::Request req;
+  rtnl::new_route(req, {*Prefix::parse("0.0.0.0/0"), IpAddr::parse("169.254.1.1"), 9, "eth0",
+                        false});
+  rtnl::new_route(req, {*Prefix::parse("10.22.0.5/32"), std::nullopt, 4, "knitx", true});
+  rtnl::del_route(req, {*Prefix::parse("10.22.0.5/32"), std::nullopt, 0, "knitx", true});
+  BOOST_TEST(req.count() == 3u);
+  auto* def = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(req.message(0)));
+  BOOST_TEST(def->rtm_dst_len == 0);
+  BOOST_TEST(def->rtm_scope == RT_SCOPE_UNIVERSE);
+  auto dm = attrs(req.message(0), sizeof(rtmsg));
+  BOOST_TEST(dm.count(RTA_DST) == 0u);
+  BOOST_TEST(mnl_attr_get_u32(dm.at(RTA_OIF)) == 9u);
+  BOOST_TEST(dm.count(RTA_GATEWAY) == 1u);
+  auto* host = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(req.message(1)));
+  BOOST_TEST(host->rtm_scope == RT_SCOPE_LINK);
+  BOOST_TEST(host->rtm_dst_len == 32);
+  // Deleting tolerates a route that is already gone.
+  BOOST_TEST(req.tolerates(2, ESRCH));
+  BOOST_TEST(!req.tolerates(1, ESRCH));
+  BOOST_TEST(req.what(1) == "add route 10.22.0.5/32 dev knitx");
+}
+
+BOOST_AUTO_TEST_CASE(neighbour_is_permanent) {
+  nl::Request req;
+  rtnl::new_neigh(req, 5, "eth0", *IpAddr::parse("169.254.1.1"), *Mac::parse("0e:00:00:00:00:01"));
+  auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(req.message(0)));
+  BOOST_TEST(nd->ndm_state == NUD_PERMANENT);
+  BOOST_TEST(nd->ndm_ifindex == 5);
+  auto m = attrs(req.message(0), sizeof(ndmsg));
+  BOOST_TEST(mnl_attr_get_payload_len(m.at(NDA_LLADDR)) == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(parse_link_reads_back_a_built_message) {
+  // A GETLINK reply has the same layout as the request built for set_link_up + alias.
+  nl::Request req;
+  rtnl::set_link_up(req, 12, "knitabc", "knit:net:cid:eth0");
+  auto* nlh = req.message(0);
+  nlh->nlmsg_type = RTM_NEWLINK;
+  auto l = rtnl::parse_link(nlh);
+  BOOST_REQUIRE(l.has_value());
+  BOOST_TEST(l->index == 12);
+  BOOST_TEST(l->up);
+  BOOST_TEST(l->alias == "knit:net:cid:eth0");
+}
+
+BOOST_AUTO_TEST_CASE(several_messages_share_one_buffer) {
+  nl::Request req;
+  for (int i = 0; i < 50; ++i) {
+    rtnl::new_neigh(req, i + 1, "x", IpAddr::v4(0x0a000000u + i), *Mac::parse("0e:00:00:00:00:01"));
+  }
+  auto bytes = req.bytes();
+  int len = static_cast<int>(bytes.size());
+  int n = 0;
+  for (auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data()); mnl_nlmsg_ok(nlh, len);
+       nlh = mnl_nlmsg_next(nlh, &len)) {
+    auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh));
+    BOOST_TEST(nd->ndm_ifindex == n + 1);
+    ++n;
+  }
+  BOOST_TEST(n == 50);
+  BOOST_TEST(len == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
