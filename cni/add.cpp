@@ -66,24 +66,39 @@ void write_sysctl_in(const Netns& ns, const std::string& path, std::string_view 
   }
 }
 
-/// Creates the veth pair; returns the host side's ifindex. A leftover host link of this very
+struct VethIndexes {
+  int host = 0;
+  int pod = 0;
+};
+
+/// Creates the veth pair; returns both ifindexes (the pod's is the host side's IFLA_LINK). The
+/// pod interface name being taken is Error(kInterfaceExists). A leftover host link of this very
 /// attachment (a DEL whose detached teardown has not finished, or a crashed ADD) is removed
 /// first; a host link that belongs to anything else is an error.
-int create_veth(nl::Socket& host, const Wiring& w, const Netns& pod, std::string_view alias) {
+VethIndexes create_veth(nl::Socket& host, nl::Socket& pod_sock, const Wiring& w, const Netns& pod,
+                        std::string_view alias) {
   rtnl::VethSpec spec{w.host_ifname, w.host_mac, w.pod_ifname, w.pod_mac, w.mtu, pod.fd()};
   for (int attempt = 0;; ++attempt) {
     nl::Request req;
     rtnl::new_veth(req, spec);
     rtnl::get_link(req, w.host_ifname, false);
-    int index = 0;
+    VethIndexes idx;
     try {
       host.transact(req, [&](const nlmsghdr* m, size_t) {
-        if (auto l = rtnl::parse_link(m)) index = l->index;
+        if (auto l = rtnl::parse_link(m)) idx = {l->index, l->link};
       });
-      if (index <= 0) fail(Code::kNetlink, str("get link ", w.host_ifname, ": no reply"));
-      return index;
+      if (idx.host <= 0 || idx.pod <= 0) {
+        fail(Code::kNetlink, str("get link ", w.host_ifname, ": no peer in the reply"));
+      }
+      return idx;
     } catch (const Error& e) {
       if (e.sys_errno() != EEXIST || attempt > 0) throw;
+      // Which side's name is taken? The container's wins the error: the spec requires ADD to
+      // fail when CNI_IFNAME exists.
+      if (rtnl::find_link(pod_sock, w.pod_ifname)) {
+        fail(Code::kInterfaceExists,
+             str("add ", w.pod_ifname, " in ", pod.path(), ": interface already exists"));
+      }
       auto existing = rtnl::find_link(host, w.host_ifname);
       if (!existing || existing->alias != alias) {
         fail(Code::kInterfaceExists,
@@ -112,10 +127,6 @@ conf::Result cmd_add(const conf::Request& req) {
   }
   nl::Socket host = nl::Socket::open(NETLINK_ROUTE);
   nl::Socket pod_sock = nl::Socket::open_in(pod, NETLINK_ROUTE);
-  if (rtnl::find_link(pod_sock, env.ifname)) {
-    fail(Code::kInterfaceExists,
-         str("add ", env.ifname, " in ", env.netns, ": interface already exists"));
-  }
   bool has_v4 = false, has_v6 = false;
   for (const auto& p : pools) (p.family == Family::kV4 ? has_v4 : has_v6) = true;
   uint32_t mtu = c.mtu ? *c.mtu : uplink_mtu(host, has_v4);
@@ -167,7 +178,7 @@ conf::Result cmd_add(const conf::Request& req) {
   Wiring w = plan_wiring(env.container_id, env.ifname, att.ips, mtu, c.requested_mac,
                          c.ipam.routes);
   std::string alias = link_alias(c.name, env.container_id, env.ifname);
-  int host_index = create_veth(host, w, pod, alias);
+  auto [host_index, pi] = create_veth(host, pod_sock, w, pod, alias);
   undo.add([&] {
     nl::Request del;
     rtnl::del_link_index(del, host_index, w.host_ifname);
@@ -176,9 +187,6 @@ conf::Result cmd_add(const conf::Request& req) {
 
   // Pod side. No address may wait on duplicate address detection.
   if (has_v6) write_sysctl_in(pod, str("/proc/sys/net/ipv6/conf/", env.ifname, "/accept_dad"), "0");
-  auto pod_link = rtnl::find_link(pod_sock, env.ifname);
-  if (!pod_link) fail(Code::kNetlink, str("find ", env.ifname, " in ", env.netns, ": missing"));
-  int pi = pod_link->index;
   nl::Request pod_req;
   rtnl::set_link_up(pod_req, pi, env.ifname, {});
   for (const auto& ip : w.pod_ips) rtnl::new_addr(pod_req, pi, env.ifname, Prefix::host(ip), true);

@@ -1,7 +1,6 @@
 // CNI DEL and GC: work from knit's own records, never from the container's namespace.
 #include <fcntl.h>
 #include <linux/netlink.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,9 +52,12 @@ std::optional<LinkRef> own_link(nl::Socket& host, std::string_view name, std::st
 
 void delete_links_detached(const std::vector<LinkRef>& links) {
   if (links.empty()) return;
-  // Double fork: the grandchild is adopted by init, so nobody has to reap it, and the plugin
-  // exits as soon as DEL's real work is done. Standard streams are closed in the child so the
-  // runtime's reads of our stdout/stderr see EOF when we exit.
+  // The child outlives the plugin (it is re-parented when we exit; nobody waits for it), so DEL
+  // returns as soon as its real work is done. Its standard streams point at /dev/null so the
+  // runtime's reads of our stdout/stderr see EOF when we exit. Build the request before
+  // forking: the child only sends it.
+  nl::Request req;
+  for (const auto& l : links) rtnl::del_link_index(req, l.index, l.name);
   pid_t child = fork();
   if (child < 0) {
     delete_links_now(links);
@@ -65,18 +67,13 @@ void delete_links_detached(const std::vector<LinkRef>& links) {
     setsid();
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int fd = 0; fd < 3; ++fd) dup2(devnull, fd);
-    if (fork() == 0) {
-      try {
-        delete_links_now(links);
-      } catch (...) {
-        _exit(1);
-      }
-      _exit(0);
+    try {
+      nl::Socket host = nl::Socket::open(NETLINK_ROUTE);
+      host.transact(req);
+    } catch (...) {
+      _exit(1);
     }
     _exit(0);
-  }
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
 }
 

@@ -236,6 +236,7 @@ std::optional<LinkInfo> parse_link(const nlmsghdr* nlh) {
   l.mac = get_mac(tb[IFLA_ADDRESS]);
   if (tb[IFLA_MTU]) l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
   l.alias = get_str(tb[IFLA_IFALIAS]);
+  if (tb[IFLA_LINK]) l.link = static_cast<int>(mnl_attr_get_u32(tb[IFLA_LINK]));
   if (tb[IFLA_LINKINFO]) {
     auto info = parse_nested<IFLA_INFO_MAX>(tb[IFLA_LINKINFO]);
     l.kind = get_str(info[IFLA_INFO_KIND]);

@@ -73,6 +73,7 @@ struct LinkInfo {
   bool up = false;
   std::string alias;
   std::string kind;  ///< IFLA_INFO_KIND ("veth", "dummy", ...), empty if none
+  int link = 0;      ///< IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace)
 };
 struct AddrInfo {
   int index = 0;

@@ -724,4 +724,20 @@ BOOST_AUTO_TEST_CASE(prev_result_1_1_0_on_check) {
                                        knit::conf::kV110));
 }
 
+BOOST_AUTO_TEST_CASE(the_shipped_example_conflist_decodes) {
+  // install/examples/10-knit.conflist is what the README tells people to start from.
+  auto path = str(KNIT_TEST_DATA, "/../../install/examples/10-knit.conflist");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  BOOST_TEST_REQUIRE(f != nullptr, "cannot open " << path);
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  std::fclose(f);
+  NetConf nc = decode(text);
+  BOOST_TEST(nc.name == "knit");
+  BOOST_TEST(nc.cni_version.to_string() == "1.1.0");
+  BOOST_TEST(nc.ipam.ranges.size() == 2u);
+  BOOST_TEST(nc.mtu.value_or(0) == 1450u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
