@@ -1,0 +1,267 @@
+#include "nft/plan.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/str.hpp"
+#include "nft/render.hpp"
+
+namespace knit::nft {
+
+namespace {
+
+bool same_identity(const Element& a, const Element& b) {
+  return a.key == b.key && a.key_end == b.key_end;
+}
+bool identity_less(const Element* a, const Element* b) {
+  if (a->key != b->key) return a->key < b->key;
+  return a->key_end < b->key_end;
+}
+
+std::vector<const Element*> sorted(const std::vector<Element>& v) {
+  std::vector<const Element*> p;
+  p.reserve(v.size());
+  for (const auto& e : v) p.push_back(&e);
+  std::sort(p.begin(), p.end(), identity_less);
+  // Duplicates in a list are one element.
+  p.erase(std::unique(p.begin(), p.end(),
+                      [](const Element* a, const Element* b) { return same_identity(*a, *b); }),
+          p.end());
+  return p;
+}
+
+/// Element-level diff. An element whose key stays but whose data, verdict or comment changes is
+/// deleted and added again (the kernel cannot update an element in place).
+void diff_elements(const Set& cur, const Set& des, std::vector<Element>& adds,
+                   std::vector<Element>& dels) {
+  if (cur.elements == des.elements) return;
+  auto a = sorted(cur.elements), b = sorted(des.elements);
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && identity_less(a[i], b[j]))) {
+      dels.push_back(*a[i++]);
+    } else if (i == a.size() || identity_less(b[j], a[i])) {
+      adds.push_back(*b[j++]);
+    } else {
+      if (!(*a[i] == *b[j])) {
+        dels.push_back(*a[i]);
+        adds.push_back(*b[j]);
+      }
+      ++i;
+      ++j;
+    }
+  }
+}
+
+Set spec_of(const Set& s) {
+  Set out;
+  out.name = s.name;
+  out.key = s.key;
+  out.data = s.data;
+  out.interval = s.interval;
+  out.constant = s.constant;
+  return out;
+}
+
+bool same_rules(const std::vector<Rule>& a, const std::vector<Rule>& b, TableFamily f) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == b[i]) continue;
+    if (!(canonical(a[i], f) == canonical(b[i], f))) return false;
+  }
+  return true;
+}
+
+/// True when a rule of `c` names one of `sets` or `counters`.
+bool refers_to(const Chain& c, const std::set<std::string>& sets,
+               const std::set<std::string>& counters) {
+  for (const auto& r : c.rules) {
+    for (const auto& s : r.stmts) {
+      if (auto* l = std::get_if<Lookup>(&s); l && sets.count(l->set)) return true;
+      if (auto* v = std::get_if<Vmap>(&s); v && sets.count(v->map)) return true;
+      if (auto* d = std::get_if<DnatMap>(&s); d && sets.count(d->map)) return true;
+      if (auto* n = std::get_if<CounterRef>(&s); n && counters.count(n->name)) return true;
+    }
+  }
+  return false;
+}
+
+template <class T>
+std::map<std::string_view, const T*> by_name(const std::vector<T>& v) {
+  std::map<std::string_view, const T*> m;
+  for (const auto& x : v) m.emplace(x.name, &x);
+  return m;
+}
+
+void add_rules(Plan& p, const Chain& c) {
+  for (const auto& r : c.rules) p.changes.push_back(AddRule{c.name, r});
+}
+
+Plan create_all(const Ruleset& des) {
+  Plan p{des.table, {}};
+  p.changes.push_back(AddTable{});
+  auto chains = by_name(des.chains);
+  for (auto& [n, c] : chains) p.changes.push_back(AddChain{c->name, c->base});
+  for (auto& [n, c] : by_name(des.counters)) p.changes.push_back(AddCounter{c->name});
+  for (auto& [n, s] : by_name(des.sets)) p.changes.push_back(AddSet{*s});
+  for (auto& [n, c] : chains) add_rules(p, *c);
+  return p;
+}
+
+}  // namespace
+
+Plan plan(const std::optional<Ruleset>& current, const Ruleset& des) {
+  return current ? plan(*current, des) : create_all(des);
+}
+
+Plan plan(const Ruleset& cur, const Ruleset& des) {
+  if (!(cur.table == des.table)) return create_all(des);
+  const TableFamily fam = des.table.family;
+  Plan p{des.table, {}};
+
+  // Sets: new, recreated (type changed), removed, or kept with element diffs.
+  auto cur_sets = by_name(cur.sets), des_sets = by_name(des.sets);
+  std::vector<const Set*> new_sets;
+  std::vector<Change> elem_dels, elem_adds;
+  std::set<std::string> gone_sets;
+  for (auto& [name, d] : des_sets) {
+    auto it = cur_sets.find(name);
+    if (it == cur_sets.end()) {
+      new_sets.push_back(d);
+      continue;
+    }
+    const Set& c = *it->second;
+    std::vector<Element> adds, dels;
+    if (c.same_type(*d)) diff_elements(c, *d, adds, dels);
+    // The kernel refuses element changes in a constant set: it is recreated instead.
+    if (!c.same_type(*d) || (d->constant && (!adds.empty() || !dels.empty()))) {
+      gone_sets.insert(d->name);
+      new_sets.push_back(d);
+      continue;
+    }
+    if (!dels.empty()) {
+      Set s = spec_of(*d);
+      s.elements = std::move(dels);
+      elem_dels.push_back(DeleteElements{std::move(s)});
+    }
+    if (!adds.empty()) {
+      Set s = spec_of(*d);
+      s.elements = std::move(adds);
+      elem_adds.push_back(AddElements{std::move(s)});
+    }
+  }
+  for (auto& [name, c] : cur_sets)
+    if (!des_sets.count(name)) gone_sets.emplace(name);
+
+  // Counters.
+  auto cur_ctrs = by_name(cur.counters), des_ctrs = by_name(des.counters);
+  std::set<std::string> gone_ctrs;
+  for (auto& [name, c] : cur_ctrs)
+    if (!des_ctrs.count(name)) gone_ctrs.emplace(name);
+
+  // Chains: new, recreated (hook/type/priority changed), rewritten (rules changed or they refer
+  // to something deleted), removed.
+  auto cur_chains = by_name(cur.chains), des_chains = by_name(des.chains);
+  std::vector<const Chain*> new_chains, recreated, rewritten;
+  std::vector<UpdateChain> updates;
+  for (auto& [name, d] : des_chains) {
+    auto it = cur_chains.find(name);
+    if (it == cur_chains.end()) {
+      new_chains.push_back(d);
+      continue;
+    }
+    const Chain& c = *it->second;
+    if (c.base.has_value() != d->base.has_value() ||
+        (c.base && (c.base->type != d->base->type || c.base->hook != d->base->hook ||
+                    c.base->priority != d->base->priority))) {
+      recreated.push_back(d);
+      continue;
+    }
+    if (c.base && c.base->policy != d->base->policy) updates.push_back({d->name, *d->base});
+    if (!same_rules(c.rules, d->rules, fam) || refers_to(c, gone_sets, gone_ctrs)) {
+      rewritten.push_back(d);
+    }
+  }
+  std::vector<std::string> removed_chains;
+  for (auto& [name, c] : cur_chains)
+    if (!des_chains.count(name)) removed_chains.emplace_back(name);
+
+  // 1. New chains first: rules and verdict-map elements added below may jump to them.
+  for (const auto* c : new_chains) p.changes.push_back(AddChain{c->name, c->base});
+  for (auto& u : updates) p.changes.push_back(std::move(u));
+  for (auto& [name, c] : des_ctrs)
+    if (!cur_ctrs.count(name)) p.changes.push_back(AddCounter{c->name});
+  // 2. Drop references: flush chains being rewritten, recreated or removed, and delete
+  //    elements (verdict-map elements may jump to chains removed next).
+  for (const auto* c : rewritten) p.changes.push_back(FlushChain{c->name});
+  for (const auto* c : recreated) p.changes.push_back(FlushChain{c->name});
+  for (const auto& n : removed_chains) p.changes.push_back(FlushChain{n});
+  for (auto& c : elem_dels) p.changes.push_back(std::move(c));
+  // 3. Delete what is no longer referenced.
+  for (const auto* c : recreated) p.changes.push_back(DeleteChain{c->name});
+  for (const auto& n : removed_chains) p.changes.push_back(DeleteChain{n});
+  for (const auto& n : gone_sets) p.changes.push_back(DeleteSet{n});
+  for (const auto& n : gone_ctrs) p.changes.push_back(DeleteCounter{n});
+  // 4. Create and fill.
+  for (const auto* c : recreated) p.changes.push_back(AddChain{c->name, c->base});
+  for (const auto* s : new_sets) p.changes.push_back(AddSet{*s});
+  for (auto& c : elem_adds) p.changes.push_back(std::move(c));
+  // 5. Rules last: everything they refer to exists now. Chains in name order.
+  std::vector<const Chain*> fill;
+  fill.insert(fill.end(), new_chains.begin(), new_chains.end());
+  fill.insert(fill.end(), recreated.begin(), recreated.end());
+  fill.insert(fill.end(), rewritten.begin(), rewritten.end());
+  std::sort(fill.begin(), fill.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  for (const auto* c : fill) add_rules(p, *c);
+  return p;
+}
+
+std::string describe(const Table& t, const Change& c) {
+  std::string tbl = str(family_name(t.family), ' ', t.name);
+  struct V {
+    const std::string& tbl;
+    TableFamily fam;
+    std::string elems(const char* verb, const char* prep, const Set& s) const {
+      if (s.elements.size() == 1) {
+        return str(verb, " element ", render_element(s, s.elements[0]), ' ', prep, " set ", tbl,
+                   ' ', s.name);
+      }
+      return str(verb, ' ', s.elements.size(), " elements ", prep, " set ", tbl, ' ', s.name);
+    }
+    std::string operator()(const AddTable&) const { return str("add table ", tbl); }
+    std::string operator()(const AddChain& a) const { return str("add chain ", tbl, ' ', a.name); }
+    std::string operator()(const UpdateChain& a) const {
+      return str("set policy of chain ", tbl, ' ', a.name);
+    }
+    std::string operator()(const FlushChain& a) const {
+      return str("flush chain ", tbl, ' ', a.name);
+    }
+    std::string operator()(const DeleteChain& a) const {
+      return str("delete chain ", tbl, ' ', a.name);
+    }
+    std::string operator()(const AddCounter& a) const {
+      return str("add counter ", tbl, ' ', a.name);
+    }
+    std::string operator()(const DeleteCounter& a) const {
+      return str("delete counter ", tbl, ' ', a.name);
+    }
+    std::string operator()(const AddSet& a) const {
+      return str("add ", a.set.is_map() ? "map " : "set ", tbl, ' ', a.set.name);
+    }
+    std::string operator()(const DeleteSet& a) const {
+      return str("delete set ", tbl, ' ', a.name);
+    }
+    std::string operator()(const AddElements& a) const { return elems("add", "to", a.set); }
+    std::string operator()(const DeleteElements& a) const { return elems("delete", "from", a.set); }
+    std::string operator()(const AddRule& a) const {
+      constexpr size_t kMaxText = 160;
+      std::string text = render_rule(a.rule, fam);
+      if (text.size() > kMaxText) text = text.substr(0, kMaxText) + "...";
+      return str("add rule to chain ", tbl, ' ', a.chain, " (", text, ')');
+    }
+  };
+  return std::visit(V{tbl, t.family}, c);
+}
+
+}  // namespace knit::nft

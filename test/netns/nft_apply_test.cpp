@@ -1,0 +1,271 @@
+// nft/ against the kernel: apply, read back, compare with the golden text; incremental plans;
+// atomicity of refused commits; a policy-agent-sized ruleset. Each test has its own namespace.
+#include <linux/netlink.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdio>
+
+#include "core/error.hpp"
+#include "core/netlink.hpp"
+#include "core/netns.hpp"
+#include "nft/nft.hpp"
+#include "test/netns/fixture.hpp"
+#include "test/unit/nft_sample.hpp"
+
+using namespace knit::nft;
+using knit::test::ip;
+using knit::test::NeedsNetns;
+using knit::test::net;
+using knit::test::TestNetns;
+
+namespace {
+
+knit::nl::Socket nft_socket(const TestNetns& ns) {
+  return knit::nl::Socket::open_in(knit::Netns::open(ns.path()), NETLINK_NETFILTER);
+}
+
+Ruleset read(knit::nl::Socket& s, const Ruleset& like) {
+  auto got = read_table(s, like.table.family, like.table.name);
+  BOOST_REQUIRE(got.has_value());
+  return *got;
+}
+
+/// Applies plan(current, desired), then checks the kernel holds `desired` and that a second
+/// plan is empty. Returns the plan that was applied.
+Plan converge(knit::nl::Socket& s, const Ruleset& desired) {
+  auto cur = read_table(s, desired.table.family, desired.table.name);
+  Plan p = plan(cur, desired);
+  apply(s, p);
+  Ruleset now = read(s, desired);
+  BOOST_TEST(render(now) == render(desired));
+  BOOST_TEST(plan(now, desired).empty());
+  return p;
+}
+
+Set& set_of(Ruleset& rs, const std::string& name) {
+  for (auto& s : rs.sets)
+    if (s.name == name) return s;
+  BOOST_FAIL("no set " << name);
+  throw 0;
+}
+
+Chain& chain_of(Ruleset& rs, const std::string& name) {
+  for (auto& c : rs.chains)
+    if (c.name == name) return c;
+  BOOST_FAIL("no chain " << name);
+  throw 0;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(nft_apply)
+
+BOOST_AUTO_TEST_CASE(sample_applies_and_reads_back_as_the_golden_text,
+                     *boost::unit_test::precondition(NeedsNetns())) {
+  TestNetns ns("nft-golden");
+  auto sock = nft_socket(ns);
+  BOOST_TEST(!read_table(sock, TableFamily::kInet, "knit").has_value());
+  auto rs = knit::test::sample_ruleset();
+  apply(sock, plan(std::nullopt, rs));
+  Ruleset back = read(sock, rs);
+  std::string want = knit::test::read_text(knit::test::golden_path("nft_sample.nft"));
+  BOOST_TEST(render(back) == want);
+  BOOST_TEST(plan(back, rs).empty());
+  // nft itself can list what knit wrote.
+  auto listed = ns.must("nft list table inet knit");
+  BOOST_TEST(listed.find("ip daddr . meta l4proto . th dport @pol_a_r0_dst") != std::string::npos,
+             listed);
+  BOOST_TEST(listed.find("10.244.0.0/16 . sctp . 1-65535") != std::string::npos, listed);
+  // Nothing of it reached the machine's own namespace.
+  BOOST_TEST(knit::test::sh("nft list table inet knit").status != 0);
+}
+
+BOOST_AUTO_TEST_CASE(golden_text_loaded_by_nft_reads_back_identically,
+                     *boost::unit_test::precondition(NeedsNetns())) {
+  // The same golden file, loaded by `nft -f`: the lifter understands nft's bytecode too (short
+  // prefix loads, gte/lte ranges, byteorder in concatenations, leading interval end markers).
+  TestNetns ns("nft-nftf");
+  std::string golden = knit::test::golden_path("nft_sample.nft");
+  ns.must("nft -f " + golden);
+  auto sock = nft_socket(ns);
+  Ruleset back = read(sock, knit::test::sample_ruleset());
+  BOOST_TEST(render(back) == knit::test::read_text(golden));
+  BOOST_TEST(plan(back, knit::test::sample_ruleset()).empty());
+}
+
+BOOST_AUTO_TEST_CASE(incremental_plans_converge, *boost::unit_test::precondition(NeedsNetns())) {
+  TestNetns ns("nft-incr");
+  auto sock = nft_socket(ns);
+  Ruleset rs = knit::test::sample_ruleset();
+  converge(sock, rs);
+
+  // Element churn only: pods come and go, a port range widens, a dispatch entry changes.
+  auto& pods = set_of(rs, "pod_v4");
+  pods.elements.erase(pods.elements.begin());
+  pods.elements.push_back(element({ip("10.244.1.77")}));
+  auto& dst = set_of(rs, "pol_a_r0_dst");
+  dst.elements[1] = element({ip("10.244.1.2"), Value::u8(proto::kTcp), port_range(8000, 8200)});
+  auto& src = set_of(rs, "pol_a_r0_src");
+  src.elements[0] = element({net("10.244.2.0/23")});  // plain interval: start kept, end moves
+  set_of(rs, "ingress_dispatch").elements[1].verdict = jump("ns_default_ingress");
+  Plan p = converge(sock, rs);
+  for (const auto& c : p.changes) {
+    BOOST_TEST(
+        (std::holds_alternative<AddElements>(c) || std::holds_alternative<DeleteElements>(c)),
+        describe(p.table, c));
+  }
+
+  // A rule change flushes and refills one chain.
+  chain_of(rs, "ns_default_ingress")
+      .rules.insert(chain_of(rs, "ns_default_ingress").rules.begin(),
+                    Rule{{match(Sel::kThDport, Value::port(53)), accept()}, "dns"});
+  converge(sock, rs);
+
+  // A set changes type: recreated, its users refilled.
+  set_of(rs, "marks").interval = true;
+  converge(sock, rs);
+
+  // A base chain moves to another priority and another changes policy.
+  chain_of(rs, "raw_prerouting").base->priority = prio::kRaw + 1;
+  chain_of(rs, "input").base->policy = Policy::kDrop;
+  converge(sock, rs);
+
+  // A namespace goes away entirely.
+  std::erase_if(rs.chains, [](const Chain& c) { return c.name.rfind("ns_default_", 0) == 0; });
+  std::erase_if(rs.sets, [](const Set& s) { return s.name.rfind("pol_a_", 0) == 0; });
+  rs.counters.clear();
+  set_of(rs, "egress_dispatch").elements.clear();
+  set_of(rs, "ingress_dispatch").elements.clear();
+  converge(sock, rs);
+
+  BOOST_TEST(delete_table(sock, TableFamily::kInet, "knit"));
+  BOOST_TEST(!delete_table(sock, TableFamily::kInet, "knit"));
+  BOOST_TEST(!read_table(sock, TableFamily::kInet, "knit").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(refused_commit_names_the_object_and_changes_nothing,
+                     *boost::unit_test::precondition(NeedsNetns())) {
+  TestNetns ns("nft-atomic");
+  auto sock = nft_socket(ns);
+  const Ruleset rs = knit::test::sample_ruleset();
+  apply(sock, plan(std::nullopt, rs));
+  const std::string before = render(read(sock, rs));
+
+  // A valid change (a new set, a new element) followed by an element that already exists.
+  Set fresh{"fresh", {Type::kIpv4Addr}, {}, false, false, {element({ip("10.1.1.1")})}};
+  Set pods = rs.sets[1];
+  BOOST_REQUIRE_EQUAL(pods.name, "pod_v4");
+  pods.elements = {element({ip("10.244.1.50")})};
+  Set dup = pods;
+  dup.elements = {element({ip("10.244.1.2")})};
+  Plan p{rs.table, {AddSet{fresh}, AddElements{pods}, AddElements{dup}}};
+  try {
+    apply(sock, p);
+    BOOST_FAIL("commit succeeded");
+  } catch (const knit::Error& e) {
+    BOOST_TEST((e.code() == knit::Code::kNetlink));
+    BOOST_TEST(e.sys_errno() == EEXIST);
+    BOOST_TEST(
+        std::string(e.what()) ==
+        "commit nftables batch: add element 10.244.1.2 to set inet knit pod_v4: File exists");
+  }
+  BOOST_TEST(render(read(sock, rs)) == before);
+
+  // In a message of many elements the kernel's attribute offset names the duplicate.
+  Set many = rs.sets[4];
+  BOOST_REQUIRE_EQUAL(many.name, "pol_a_r0_dst");
+  many.elements.clear();
+  for (uint16_t i = 0; i < 500; ++i) {
+    many.elements.push_back(element(
+        {ip("10.9.0.1"), Value::u8(proto::kTcp), Value::port(static_cast<uint16_t>(20000 + i))}));
+  }
+  many.elements.push_back(element({ip("10.244.1.2"), Value::u8(proto::kTcp), Value::port(80)}));
+  try {
+    apply(sock, Plan{rs.table, {AddElements{many}}});
+    BOOST_FAIL("commit succeeded");
+  } catch (const knit::Error& e) {
+    BOOST_TEST(
+        std::string(e.what()).find(
+            "add element 10.244.1.2 . tcp . 80 to set inet knit pol_a_r0_dst: File exists") !=
+            std::string::npos,
+        e.what());
+  }
+  BOOST_TEST(render(read(sock, rs)) == before);
+
+  // A rule that jumps to a chain that does not exist.
+  Plan bad{rs.table,
+           {AddChain{"new_chain", std::nullopt}, AddRule{"input", Rule{{jump("nowhere")}, {}}}}};
+  try {
+    apply(sock, bad);
+    BOOST_FAIL("commit succeeded");
+  } catch (const knit::Error& e) {
+    BOOST_TEST(e.sys_errno() == ENOENT);
+    BOOST_TEST(std::string(e.what()).find("commit nftables batch: add rule to chain inet knit "
+                                          "input (jump nowhere): No such file or directory") == 0u,
+               e.what());
+  }
+  BOOST_TEST(render(read(sock, rs)) == before);
+
+  // A set deleted while a rule still uses it: the kernel says busy, nothing changes.
+  try {
+    apply(sock, Plan{rs.table, {DeleteSet{"cluster_cidrs"}}});
+    BOOST_FAIL("commit succeeded");
+  } catch (const knit::Error& e) {
+    BOOST_TEST(e.sys_errno() == EBUSY);
+    BOOST_TEST(
+        std::string(e.what()).find("delete set inet knit cluster_cidrs") != std::string::npos,
+        e.what());
+  }
+  BOOST_TEST(render(read(sock, rs)) == before);
+
+  // An empty plan sends nothing and succeeds.
+  apply(sock, Plan{rs.table, {}});
+}
+
+BOOST_AUTO_TEST_CASE(large_ruleset_commits_in_one_paged_batch,
+                     *boost::unit_test::precondition(NeedsNetns())) {
+  TestNetns ns("nft-big");
+  auto sock = nft_socket(ns);
+  const Ruleset rs = knit::test::synthetic_ruleset(1000, 50);
+  size_t elements = 0;
+  for (const auto& s : rs.sets) elements += s.elements.size();
+  BOOST_TEST(elements >= 50000u);
+
+  auto t0 = std::chrono::steady_clock::now();
+  Plan p = plan(std::nullopt, rs);
+  Batch b = lower(p);
+  double build_ms = ms_since(t0);
+  BOOST_TEST(b.bytes() > Batch::kPageSize);  // more than one page
+  auto t1 = std::chrono::steady_clock::now();
+  commit(sock, b, &p);
+  double commit_ms = ms_since(t1);
+  BOOST_TEST_MESSAGE("full sync: " << rs.sets.size() << " sets, " << rs.chains.size() << " chains, "
+                                   << elements << " elements, " << b.size() << " messages, "
+                                   << b.bytes() << " bytes: build " << build_ms << " ms, commit "
+                                   << commit_ms << " ms");
+
+  auto t2 = std::chrono::steady_clock::now();
+  Ruleset back = read(sock, rs);
+  BOOST_TEST_MESSAGE("read back in " << ms_since(t2) << " ms");
+  size_t back_elements = 0;
+  for (const auto& s : back.sets) back_elements += s.elements.size();
+  BOOST_TEST(back_elements == elements);
+  BOOST_TEST(plan(back, rs).empty());
+
+  // One element in, one out: a two-message commit.
+  Ruleset next = rs;
+  auto& s0 = next.sets[0];
+  s0.elements.pop_back();
+  s0.elements.push_back(element({ip("10.250.0.1"), Value::u8(proto::kUdp), port_range(53, 53)}));
+  Plan small = plan(back, next);
+  BOOST_TEST(small.changes.size() == 2u);
+  apply(sock, small);
+  BOOST_TEST(plan(read(sock, next), next).empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
