@@ -5,6 +5,7 @@
 
 #include <variant>
 
+#include "cni/agent_client.hpp"
 #include "cni/rtnl.hpp"
 #include "cni/verbs.hpp"
 #include "cni/wiring.hpp"
@@ -209,6 +210,9 @@ conf::Result cmd_add(const conf::Request& req) {
   host.transact(host_req);
   if (has_v4) write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
   if (has_v6) write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+
+  // Policy: the pod's addresses must be in the agent's sets before the container starts.
+  report_attach(c, att);
 
   undo.dismiss();
   return make_result(w, env.netns, c.prev_result);

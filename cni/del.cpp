@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "cni/agent_client.hpp"
 #include "cni/rtnl.hpp"
 #include "cni/verbs.hpp"
 #include "cni/wiring.hpp"
@@ -93,6 +94,7 @@ void cmd_del(const conf::Request& req) {
       txn.commit();
     }
   }
+  report_detach(c, env.container_id, env.ifname);
   // The routes are gone and the addresses released: DEL's contract is met. The link goes in
   // the background (its teardown waits for RCU grace periods); the pod's namespace going away
   // would also remove it, and GC sweeps any knit link left without a record.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cni/cni.hpp"
+#include "watcher/agent.hpp"
 #include "core/log.hpp"
 
 namespace {
@@ -39,6 +40,8 @@ constexpr const char* kUsage =
     "0.3.0, 0.3.1, 0.4.0 and 1.0.0 accepted).\n"
     "\n"
     "Subcommands:\n"
+    "  knit agent [--manifests DIR] [--node-name NAME] [--socket PATH] [--data-dir DIR]\n"
+    "                   run the NetworkPolicy agent\n"
     "  knit version     print the version\n";
 
 }  // namespace
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
     if (!out.empty()) write_all(1, out + "\n");
     return rc;
   }
+  if (argc >= 2 && std::strcmp(argv[1], "agent") == 0) return knit::watcher::agent_main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "version") == 0) {
     write_all(1, "knit " KNIT_VERSION "\n");
     return 0;

@@ -52,11 +52,14 @@ struct PortMapping {
   friend bool operator==(const PortMapping&, const PortMapping&) = default;
 };
 
-/// What the agent does when CNI ADD cannot confirm the pod with it (see README).
+/// What ADD does about the policy agent (see README "Policy agent").
 enum class AgentMode : uint8_t {
-  kOff,       ///< never contact the agent
-  kBestEffort,///< try, and on failure log and continue (the pod may run unisolated briefly)
-  kRequired,  ///< fail ADD with code 105 unless the agent confirms
+  kOff,         ///< never contact the agent (no NetworkPolicy on this network)
+  kBestEffort,  ///< report the pod; if the agent is unreachable, log and continue (the pod runs
+                ///< without its policy until the agent is back)
+  kRequired,    ///< report the pod and fail ADD with code 105 unless the agent confirms its
+                ///< addresses are in the kernel's sets (the default: isolation from the first
+                ///< packet, never a pod that slipped past its policy)
 };
 
 struct NetConf {
@@ -67,7 +70,7 @@ struct NetConf {
   IpamConf ipam;
   std::string data_dir;     ///< attachment records and store root; default /run/knit
   std::string agent_socket; ///< default /run/knit/agent.sock
-  AgentMode agent_mode = AgentMode::kBestEffort;
+  AgentMode agent_mode = AgentMode::kRequired;
   uint32_t agent_timeout_ms = 2000;
 
   // runtimeConfig capabilities (both key casings accepted)

@@ -155,6 +155,26 @@ std::string extack_message(const nlmsghdr* nlh) {
   return {};
 }
 
+void for_each_attr(const nlmsghdr* msg, size_t hdr, const std::function<void(const nlattr*)>& f) {
+  auto* base = static_cast<const uint8_t*>(mnl_nlmsg_get_payload(msg)) + MNL_ALIGN(hdr);
+  auto* end = reinterpret_cast<const uint8_t*>(msg) + msg->nlmsg_len;
+  auto* a = reinterpret_cast<const nlattr*>(base);
+  while (mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const uint8_t*>(a)))) {
+    f(a);
+    a = mnl_attr_next(a);
+  }
+}
+
+void for_each_nested(const nlattr* nest, const std::function<void(const nlattr*)>& f) {
+  auto* base = static_cast<const uint8_t*>(mnl_attr_get_payload(nest));
+  auto* end = base + mnl_attr_get_payload_len(nest);
+  auto* a = reinterpret_cast<const nlattr*>(base);
+  while (mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const uint8_t*>(a)))) {
+    f(a);
+    a = mnl_attr_next(a);
+  }
+}
+
 void Socket::read_acks(std::span<Pending> pending, const ReplyFn& on_reply) {
   size_t outstanding = pending.size();
   auto find = [&](uint32_t seq) -> Pending* {

@@ -125,4 +125,9 @@ class Socket {
 /// Extended-ACK message text of an NLMSG_ERROR message, empty if none.
 std::string extack_message(const nlmsghdr* err_msg);
 
+/// Calls f(const nlattr*) for each attribute of `msg` after its fixed header of `hdr` bytes.
+void for_each_attr(const nlmsghdr* msg, size_t hdr, const std::function<void(const nlattr*)>& f);
+/// Calls f(const nlattr*) for each attribute nested in `nest`.
+void for_each_nested(const nlattr* nest, const std::function<void(const nlattr*)>& f);
+
 }  // namespace knit::nl

@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="
   build-essential cmake pkg-config
-  libmnl-dev libnftnl-dev nlohmann-json3-dev libtoml11-dev libboost-test-dev
+  libmnl-dev libnftnl-dev libyaml-dev nlohmann-json3-dev libtoml11-dev libboost-test-dev
   iproute2 nftables conntrack procps util-linux
   containernetworking-plugins podman runc busybox-static
   hyperfine

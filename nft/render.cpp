@@ -352,6 +352,8 @@ std::string render_element(const Set& set, const Element& e) {
     out += render_field(t, lo, hi.empty() ? lo : hi);
     off += (n + 3) & ~size_t{3};
   }
+  // nft's syntax puts an element's comment after its key, before a map's value.
+  if (!e.comment.empty()) out += str(" comment ", quoted(e.comment));
   if (set.is_vmap()) {
     out += str(" : ", render_verdict(e.verdict));
   } else if (set.is_map()) {
@@ -364,7 +366,6 @@ std::string render_element(const Set& set, const Element& e) {
       doff += (n + 3) & ~size_t{3};
     }
   }
-  if (!e.comment.empty()) out += str(" comment ", quoted(e.comment));
   return out;
 }
 

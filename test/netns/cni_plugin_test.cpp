@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "cni_harness.hpp"
+#include "harness.hpp"
 
 using namespace knit::test;
 using nlohmann::json;

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cni_harness.hpp"
+#include "harness.hpp"
 
 using namespace knit::test;
 namespace fs = std::filesystem;

@@ -425,7 +425,7 @@ BOOST_AUTO_TEST_CASE(defaults_when_keys_are_absent_or_null) {
     BOOST_TEST(!nc.mtu.has_value());
     BOOST_TEST(nc.data_dir == "");
     BOOST_TEST(nc.agent_socket == "");
-    BOOST_TEST((nc.agent_mode == AgentMode::kBestEffort));
+    BOOST_TEST((nc.agent_mode == AgentMode::kRequired));
     BOOST_TEST(nc.agent_timeout_ms == 2000u);
     BOOST_TEST(nc.ipam.type == "knit");
     BOOST_TEST(nc.ipam.routes.empty());

@@ -1,4 +1,4 @@
-// test/netns/cni_harness.hpp: a sandbox node for CNI tests.
+// test/netns/harness.hpp: a sandbox node for CNI, agent and lab tests.
 //
 // The node is a namespace with a dummy "uplink" (10.99.0.1/24, fd99::1/64, default routes
 // through it) so that the plugin derives its MTU and the node has addresses to talk from, like a

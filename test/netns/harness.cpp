@@ -1,4 +1,4 @@
-#include "cni_harness.hpp"
+#include "harness.hpp"
 
 #include <unistd.h>
 

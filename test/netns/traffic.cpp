@@ -1,0 +1,195 @@
+#include "traffic.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace knit::test {
+
+namespace {
+
+/// Switches the calling thread into `netns` for the lifetime of the guard.
+struct InNetns {
+  explicit InNetns(const std::string& netns) {
+    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) throw std::runtime_error("setns " + netns);
+    close(fd);
+  }
+  ~InNetns() {
+    setns(self, CLONE_NEWNET);
+    close(self);
+  }
+  int self;
+};
+
+int make_socket(const std::string& addr, int port, sockaddr_storage& ss, socklen_t& len) {
+  std::memset(&ss, 0, sizeof ss);
+  if (addr.find(':') != std::string::npos) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, addr.c_str(), &s6->sin6_addr);
+    len = sizeof *s6;
+    return socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, addr.c_str(), &s4->sin_addr);
+  len = sizeof *s4;
+  return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+}
+
+int connect_in(const std::string& netns, const std::string& addr, int port,
+               std::chrono::milliseconds timeout) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int fd;
+  {
+    InNetns in(netns);
+    fd = make_socket(addr, port, ss, len);
+  }
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+    close(fd);
+    return -1;
+  }
+  int err = 0;
+  socklen_t el = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+TcpEchoServer::TcpEchoServer(const std::string& netns, int port) {
+  if (pipe2(wake_, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  int lfd;
+  {
+    InNetns in(netns);
+    lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int zero = 0, one = 1;
+    setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    if (bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(lfd, 64) != 0) {
+      throw std::runtime_error("listen in " + netns);
+    }
+  }
+  thread_ = std::thread([this, lfd] {
+    std::vector<pollfd> fds = {{wake_[0], POLLIN, 0}, {lfd, POLLIN, 0}};
+    while (!stop_) {
+      if (poll(fds.data(), fds.size(), 200) <= 0) continue;
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        if (i == 1) {
+          int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          if (c >= 0) fds.push_back({c, POLLIN, 0});
+        } else {
+          char buf[512];
+          ssize_t n = read(fds[i].fd, buf, sizeof buf);
+          if (n > 0) {
+            (void)!write(fds[i].fd, buf, static_cast<size_t>(n));
+          } else if (n == 0 || errno != EAGAIN) {
+            close(fds[i].fd);
+            fds[i].fd = -1;
+          }
+        }
+      }
+      std::erase_if(fds, [](const pollfd& p) { return p.fd < 0; });
+      for (auto& f : fds) f.revents = 0;
+    }
+    for (size_t i = 1; i < fds.size(); ++i) close(fds[i].fd);
+  });
+}
+
+TcpEchoServer::~TcpEchoServer() {
+  stop_ = true;
+  (void)!write(wake_[1], "x", 1);
+  thread_.join();
+  close(wake_[0]);
+  close(wake_[1]);
+}
+
+bool tcp_connects(const std::string& netns, const std::string& addr, int port,
+                  std::chrono::milliseconds timeout) {
+  int fd = connect_in(netns, addr, port, timeout);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+TcpConn::TcpConn(const std::string& netns, const std::string& addr, int port,
+                 std::chrono::milliseconds timeout)
+    : fd_(connect_in(netns, addr, port, timeout)) {}
+
+TcpConn::~TcpConn() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool TcpConn::echo(std::chrono::milliseconds timeout) {
+  if (fd_ < 0) return false;
+  if (send(fd_, "x", 1, MSG_NOSIGNAL) != 1) return false;
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+  char c;
+  return read(fd_, &c, 1) == 1;
+}
+
+Background::Background(const std::vector<std::string>& argv, const std::string& netns,
+                       const std::string& log_path) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    if (!log_path.empty()) {
+      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    if (!netns.empty()) {
+      int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(126);
+    }
+    execv(cargs[0], cargs.data());
+    _exit(127);
+  }
+}
+
+Background::~Background() {
+  if (pid_ > 0) stop(SIGKILL);
+}
+
+void Background::stop(int sig) {
+  if (pid_ <= 0) return;
+  kill(pid_, sig);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+}  // namespace knit::test

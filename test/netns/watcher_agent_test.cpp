@@ -1,0 +1,279 @@
+// The policy agent for real: golden rulesets in a kernel, a pod isolated from its first packet,
+// connections cut when a change revokes them, restarts under traffic, bad input skipped.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "conf/agent_proto.hpp"
+#include "core/netns.hpp"
+#include "core/unix_socket.hpp"
+#include "harness.hpp"
+#include "nft/apply.hpp"
+#include "nft/render.hpp"
+#include "traffic.hpp"
+#include "watcher/compile.hpp"
+#include "watcher/manifests.hpp"
+
+using namespace knit;
+using namespace knit::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+auto needs_netns() { return boost::unit_test::precondition(NeedsNetns()); }
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// A node with a running agent watching a manifests directory.
+struct AgentNode : Node {
+  explicit AgentNode(const std::string& tag) : Node(tag) {
+    manifests = data_dir + "/manifests";
+    socket = data_dir + "/agent.sock";
+    sh("mkdir -p '" + manifests + "'");
+  }
+
+  void start() {
+    agent = std::make_unique<Background>(
+        std::vector<std::string>{knit_binary(), "agent", "--manifests", manifests, "--node-name",
+                                 "node1", "--socket", socket, "--data-dir", data_dir},
+        ns.path(), data_dir + "/agent.log");
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return status().synced; }, 5s),
+                          "agent did not start:\n" << slurp(data_dir + "/agent.log"));
+  }
+
+  conf::AgentReply status() {
+    try {
+      return conf::decode_agent_reply(unix_request(socket, R"({"op":"status"})", 500ms));
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+
+  /// Writes a manifest file atomically (as editors and kubectl-style tools do: rename).
+  void write(const std::string& name, const std::string& yaml) {
+    std::string tmp = manifests + "/." + name + ".tmp";
+    std::ofstream(tmp) << yaml;
+    BOOST_REQUIRE(rename(tmp.c_str(), (manifests + "/" + name).c_str()) == 0);
+  }
+  void remove(const std::string& name) { unlink((manifests + "/" + name).c_str()); }
+
+  /// Waits until the agent has applied the directory as it is now.
+  void applied() {
+    conf::AgentRequest r;
+    r.op = conf::AgentRequest::Op::kWait;
+    r.digest = watcher::manifests_digest(manifests);
+    r.timeout_ms = 5000;
+    auto reply = conf::decode_agent_reply(unix_request(socket, conf::encode(r), 6s));
+    BOOST_REQUIRE_MESSAGE(reply.ok, reply.error << "\n" << slurp(data_dir + "/agent.log"));
+  }
+
+  Proc add_pod(const std::string& pod_ns, const std::string& name, const TestNetns& pod,
+               const std::string& mode = "required") {
+    std::string c = config(R"([[{"subnet":"10.22.0.0/24"}]])", "1.1.0",
+                           R"(,"agentSocket":")" + socket + R"(")");
+    // config() says "agent":"off"; switch it to the requested mode.
+    auto pos = c.find(R"("agent":"off")");
+    c.replace(pos, std::string(R"("agent":"off")").size(), R"("agent":")" + mode + R"(")");
+    return Node::add("c-" + pod_ns + "-" + name, pod, c, "eth0",
+                     "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod_ns + ";K8S_POD_NAME=" + name);
+  }
+
+  std::string manifests, socket;
+  std::unique_ptr<Background> agent;
+};
+
+const char* kPods = R"(apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: web}}
+spec: {containers: [{name: c, image: i, ports: [{containerPort: 80, name: http}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {app: client}}
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: x, labels: {app: other}}
+spec: {containers: [{name: c, image: i}]}
+)";
+
+std::string allow_from(const std::string& apps) {
+  return R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [)" +
+         apps + R"(]}]}}]
+    ports: [{port: http}]
+)";
+}
+
+std::string ip_of(const Proc& add) { return result_ips(add.out).at(0); }
+
+const char* kGoldenCases[] = {"deny-and-allow-all", "selectors-and-or", "ipblock-except",
+                              "named-ports",        "egress",           "dual-stack"};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(watcher_agent)
+
+BOOST_DATA_TEST_CASE(kernel_holds_the_golden_ruleset, boost::unit_test::data::make(kGoldenCases),
+                     case_name) {
+  if (!netns_available()) return;
+  // The same golden file as the compiler's unit test, this time read back from a kernel.
+  auto m = watcher::load_manifests(std::string(KNIT_TEST_DATA) + "/policy/" + case_name);
+  watcher::ClusterView v;
+  v.node_name = "node1";
+  for (auto& n : m.objects.namespaces) v.namespaces[n.name] = n;
+  for (auto& p : m.objects.pods) v.pods[watcher::object_key(p.namespace_, p.name)] = p;
+  for (auto& p : m.objects.policies) v.policies[watcher::object_key(p.namespace_, p.name)] = p;
+  auto desired = watcher::compile(v);
+  TestNetns ns("golden");
+  auto sock = nl::Socket::open_in(Netns::open(ns.path()), NETLINK_NETFILTER);
+  nft::apply(sock, nft::plan(std::optional<nft::Ruleset>{}, desired));
+  auto back = nft::read_table(sock, nft::TableFamily::kInet, "knit");
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(nft::render(*back) ==
+             slurp(std::string(KNIT_TEST_DATA) + "/golden/policy-" + case_name + ".nft"));
+  BOOST_TEST(nft::plan(back, desired).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_new_pod_is_isolated_from_its_first_packet, *needs_netns()) {
+  AgentNode node("first");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  node.start();
+  TestNetns a("a"), b("b"), c("c");
+  Proc rb = node.add_pod("x", "b", b);
+  BOOST_REQUIRE_MESSAGE(rb.status == 0, rb.out);
+  Proc rc = node.add_pod("x", "c", c);
+  BOOST_REQUIRE(rc.status == 0);
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out);
+  // ADD returned: a's address must already be behind its policy, before a sends or receives
+  // anything. The first connection attempt from c is the first packet and must be dropped.
+  TcpEchoServer server(a.path(), 80);
+  BOOST_TEST(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));
+  BOOST_TEST(tcp_connects(b.path(), ip_of(ra), 80));
+  // The node itself (kubelet probes) always reaches its pods.
+  BOOST_TEST(tcp_connects(node.ns.path(), ip_of(ra), 80));
+}
+
+BOOST_AUTO_TEST_CASE(add_fails_when_a_required_agent_is_down, *needs_netns()) {
+  AgentNode node("down");
+  node.write("pods.yaml", kPods);
+  TestNetns a("a"), b("b");
+  Proc r = node.add_pod("x", "a", a, "required");
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(error_code(r.out) == 105, r.out);
+  BOOST_TEST(node.attachments() == 0u);  // undone: no address held, no link left
+  Proc best = node.add_pod("x", "b", b, "best-effort");
+  BOOST_TEST(best.status == 0, best.out << best.err);
+}
+
+BOOST_AUTO_TEST_CASE(revoked_connections_are_cut_and_allowed_ones_kept, *needs_netns()) {
+  AgentNode node("revoke");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client, other"));
+  node.start();
+  TestNetns a("a"), b("b"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE(ra.status == 0);
+  BOOST_REQUIRE(node.add_pod("x", "b", b).status == 0);
+  BOOST_REQUIRE(node.add_pod("x", "c", c).status == 0);
+  TcpEchoServer server(a.path(), 80);
+  TcpConn from_b(b.path(), ip_of(ra), 80), from_c(c.path(), ip_of(ra), 80);
+  BOOST_REQUIRE(from_b.connected());
+  BOOST_REQUIRE(from_c.connected());
+  BOOST_REQUIRE(from_b.echo());
+  BOOST_REQUIRE(from_c.echo());
+  // c is no longer allowed: its established connection is cut within a second; b's survives.
+  node.write("policy.yaml", allow_from("client"));
+  node.applied();
+  BOOST_TEST(eventually([&] { return !from_c.echo(100ms); }, 1s),
+             "connection not cut; agent log:\n" << slurp(node.data_dir + "/agent.log")
+                                                << node.ns.sh("conntrack -L 2>&1").out);
+  BOOST_TEST(from_b.echo());
+  BOOST_TEST(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));
+}
+
+BOOST_AUTO_TEST_CASE(agent_restart_under_traffic, *needs_netns()) {
+  AgentNode node("restart");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  node.start();
+  TestNetns a("a"), b("b"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE(ra.status == 0);
+  BOOST_REQUIRE(node.add_pod("x", "b", b).status == 0);
+  BOOST_REQUIRE(node.add_pod("x", "c", c).status == 0);
+  TcpEchoServer server(a.path(), 80);
+  TcpConn conn(b.path(), ip_of(ra), 80);
+  BOOST_REQUIRE(conn.echo());
+  // Traffic flows while the agent dies and comes back; nothing denied gets through meanwhile.
+  std::atomic<bool> stop{false};
+  std::atomic<int> lost{0}, leaked{0};
+  std::thread traffic([&] {
+    while (!stop) {
+      if (!conn.echo(500ms)) ++lost;
+      if (tcp_connects(c.path(), ip_of(ra), 80, 50ms)) ++leaked;
+    }
+  });
+  node.agent->stop(SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  node.start();
+  std::this_thread::sleep_for(300ms);
+  node.agent->stop(SIGTERM);
+  node.start();
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  traffic.join();
+  BOOST_TEST(lost == 0);
+  BOOST_TEST(leaked == 0);
+  BOOST_TEST(tcp_connects(b.path(), ip_of(ra), 80));
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_object_is_skipped_and_the_rest_enforced, *needs_netns()) {
+  AgentNode node("bad");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  node.write("bad.yaml", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: broken, namespace: x}
+spec:
+  podSelector: {}
+  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]
+)");
+  node.write("garbage.yaml", "this: [is: not yaml");
+  node.start();
+  TestNetns a("a"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE(ra.status == 0);
+  BOOST_REQUIRE(node.add_pod("x", "c", c).status == 0);
+  TcpEchoServer server(a.path(), 80);
+  BOOST_TEST(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));
+  std::string log = slurp(node.data_dir + "/agent.log");
+  BOOST_TEST(log.find("x/broken") != std::string::npos, log);
+  BOOST_TEST(log.find("garbage.yaml") != std::string::npos, log);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

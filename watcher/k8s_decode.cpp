@@ -1,0 +1,867 @@
+#include "watcher/k8s_decode.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "core/error.hpp"
+#include "core/str.hpp"
+#include "watcher/yaml.hpp"
+
+namespace knit::watcher {
+
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Field paths and per-object errors
+
+constexpr size_t kNoIndex = std::numeric_limits<size_t>::max();
+
+/// A field path as a chain of stack frames, rendered only when an error needs it, so decoding
+/// 10k pods builds no path strings. Chain with `/` only inside one full expression (or from a
+/// named Path), since each link points at its parent.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view key;
+  size_t index = kNoIndex;
+};
+
+Path operator/(const Path& p, std::string_view key) {
+  return Path{&p, key, kNoIndex};
+}
+Path operator/(const Path& p, size_t i) {
+  return Path{&p, {}, i};
+}
+
+std::string render(const Path& p) {
+  std::vector<const Path*> chain;
+  for (const Path* q = &p; q; q = q->parent) chain.push_back(q);
+  std::string out;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const Path& q = **it;
+    if (!q.key.empty()) {
+      if (!out.empty()) out += '.';
+      out += q.key;
+    } else if (q.index != kNoIndex) {
+      out += str('[', q.index, ']');
+    }
+  }
+  return out;
+}
+
+/// Thrown inside one object's decoder; the object is skipped and reported.
+struct Invalid {
+  std::string path;
+  std::string cause;
+};
+
+[[noreturn]] void bad(const Path& p, std::string cause) {
+  throw Invalid{render(p), std::move(cause)};
+}
+
+/// `v` as JSON text for a message (strings quoted and escaped), shortened when long.
+std::string describe(const json& v) {
+  auto s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (s.size() > 80) {
+    s.resize(77);
+    s += "...";
+  }
+  return s;
+}
+
+std::string quote(std::string_view s) {
+  return describe(json(s));
+}
+
+json parse_json(std::string_view text, std::string_view what) {
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, ...": drop the bracketed id.
+    std::string_view msg = e.what();
+    if (auto p = msg.find("] "); p != std::string_view::npos) msg.remove_prefix(p + 2);
+    fail(Code::kDecode, str("decode ", what, ": ", msg));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed access. A key holding null counts as absent, as it does for Go's decoder.
+
+const json* member(const json& obj, std::string_view key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+const json& as_object(const json& v, const Path& p) {
+  if (!v.is_object()) bad(p, str(describe(v), " is not an object"));
+  return v;
+}
+
+const json& as_array(const json& v, const Path& p) {
+  if (!v.is_array()) bad(p, str(describe(v), " is not a list"));
+  return v;
+}
+
+const std::string& as_string(const json& v, const Path& p) {
+  if (!v.is_string()) bad(p, str(describe(v), " is not a string"));
+  return v.get_ref<const std::string&>();
+}
+
+bool as_bool(const json& v, const Path& p) {
+  if (!v.is_boolean()) bad(p, str(describe(v), " is not a boolean"));
+  return v.get<bool>();
+}
+
+/// An integer in [lo, hi]. Floats (even 80.0 in JSON), booleans and strings are refused, as Go's
+/// decoder refuses them for an integer field.
+int64_t as_int(const json& v, const Path& p, int64_t lo, int64_t hi) {
+  if (!v.is_number_integer()) bad(p, str(describe(v), " is not an integer"));
+  int64_t n = std::numeric_limits<int64_t>::max();
+  if (v.is_number_unsigned()) {
+    auto u = v.get<uint64_t>();
+    if (u < static_cast<uint64_t>(n)) n = static_cast<int64_t>(u);
+  } else {
+    n = v.get<int64_t>();
+  }
+  if (n < lo || n > hi) bad(p, str(describe(v), " is out of range ", lo, "..", hi));
+  return n;
+}
+
+uint16_t as_port(const json& v, const Path& p) {
+  return static_cast<uint16_t>(as_int(v, p, 1, 65535));
+}
+
+/// The optional string at obj[key]; empty when absent.
+std::string opt_string(const json& obj, std::string_view key, const Path& p) {
+  auto* v = member(obj, key);
+  return v ? as_string(*v, p / key) : std::string();
+}
+
+/// validation.IsValidPortName (IANA_SVC_NAME): 1-15 of [a-z0-9-], at least one letter, no
+/// leading, trailing or doubled '-'.
+bool is_port_name(std::string_view s) {
+  if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') return false;
+  bool letter = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'a' && c <= 'z') {
+      letter = true;
+    } else if (c == '-') {
+      if (s[i - 1] == '-') return false;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return letter;
+}
+
+std::string as_port_name(const json& v, const Path& p) {
+  const auto& s = as_string(v, p);
+  if (!is_port_name(s)) {
+    bad(p, str(describe(v),
+               " is not a valid port name (1-15 lower-case letters, digits and "
+               "'-', with at least one letter)"));
+  }
+  return s;
+}
+
+Protocol as_protocol(const json& v, const Path& p) {
+  const auto& s = as_string(v, p);
+  if (s == "TCP") return Protocol::kTcp;
+  if (s == "UDP") return Protocol::kUdp;
+  if (s == "SCTP") return Protocol::kSctp;
+  bad(p, str(describe(v), " is not a supported protocol (TCP, UDP, SCTP)"));
+}
+
+IpAddr as_ip(const json& v, const Path& p) {
+  auto a = IpAddr::parse(as_string(v, p));
+  if (!a) bad(p, str(describe(v), " is not an IP address"));
+  return *a;
+}
+
+/// "address/length" as Go's net.ParseCIDR reads it (a bare address is refused), normalised to
+/// the network address like the *IPNet ParseCIDR returns.
+Prefix as_cidr(const json& v, const Path& p) {
+  const auto& s = as_string(v, p);
+  auto pfx = s.find('/') == std::string::npos ? std::nullopt : Prefix::parse(s);
+  if (!pfx) bad(p, str(describe(v), " is not a CIDR (address/length)"));
+  return pfx->network();
+}
+
+/// metadata.labels or matchLabels: string values; null stands for "" as Go decodes it into a
+/// map[string]string.
+Labels as_labels(const json& v, const Path& p) {
+  const auto& obj = as_object(v, p);
+  Labels out;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (it->is_null()) {
+      out.emplace(it.key(), std::string());
+    } else {
+      out.emplace(it.key(), as_string(*it, p / std::string_view(it.key())));
+    }
+  }
+  return out;
+}
+
+Requirement as_requirement(const json& v, const Path& p) {
+  const auto& obj = as_object(v, p);
+  Requirement r;
+  auto* key = member(obj, "key");
+  if (!key) bad(p / "key", "missing");
+  r.key = as_string(*key, p / "key");
+  if (r.key.empty()) bad(p / "key", "empty");
+  auto* op = member(obj, "operator");
+  if (!op) bad(p / "operator", "missing");
+  const auto& ops = as_string(*op, p / "operator");
+  if (ops == "In") {
+    r.op = Op::kIn;
+  } else if (ops == "NotIn") {
+    r.op = Op::kNotIn;
+  } else if (ops == "Exists") {
+    r.op = Op::kExists;
+  } else if (ops == "DoesNotExist") {
+    r.op = Op::kDoesNotExist;
+  } else {
+    bad(p / "operator", str(describe(*op),
+                            " is not a valid operator (In, NotIn, Exists, "
+                            "DoesNotExist)"));
+  }
+  if (auto* vals = member(obj, "values")) {
+    auto vp = p / "values";
+    const auto& a = as_array(*vals, vp);
+    r.values.reserve(a.size());
+    for (size_t i = 0; i < a.size(); ++i) r.values.push_back(as_string(a[i], vp / i));
+  }
+  bool set_op = r.op == Op::kIn || r.op == Op::kNotIn;
+  if (set_op && r.values.empty()) {
+    bad(p / "values", str("must be non-empty when operator is ", ops));
+  }
+  if (!set_op && !r.values.empty()) {
+    bad(p / "values", str("may not be specified when operator is ", ops));
+  }
+  return r;
+}
+
+LabelSelector as_selector(const json& v, const Path& p) {
+  const auto& obj = as_object(v, p);
+  LabelSelector s;
+  if (auto* ml = member(obj, "matchLabels")) s.match_labels = as_labels(*ml, p / "matchLabels");
+  if (auto* me = member(obj, "matchExpressions")) {
+    auto ep = p / "matchExpressions";
+    const auto& a = as_array(*me, ep);
+    s.match_expressions.reserve(a.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      s.match_expressions.push_back(as_requirement(a[i], ep / i));
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kinds and metadata
+
+struct KindInfo {
+  Kind kind;
+  std::string_view name;
+  std::string_view api_version;
+  bool namespaced;
+};
+
+constexpr KindInfo kKinds[] = {
+    {Kind::kNamespace, "Namespace", "v1", false},
+    {Kind::kPod, "Pod", "v1", true},
+    {Kind::kNetworkPolicy, "NetworkPolicy", "networking.k8s.io/v1", true},
+    {Kind::kNode, "Node", "v1", false},
+};
+
+const KindInfo* find_kind(std::string_view name) {
+  for (const auto& k : kKinds) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+/// A string member of obj.metadata, or empty when anything on the way is missing or mistyped.
+std::string lenient_meta(const json& obj, std::string_view key) {
+  auto* m = member(obj, "metadata");
+  if (!m || !m->is_object()) return {};
+  auto* v = member(*m, key);
+  return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+/// The object's identity, read without failing (to name it in errors and events).
+ObjectRef read_ref(const json& obj, const KindInfo* k, std::string_view default_ns) {
+  ObjectRef r;
+  r.kind = k ? k->kind : Kind::kOther;
+  r.name = lenient_meta(obj, "name");
+  r.uid = lenient_meta(obj, "uid");
+  if (!k || k->namespaced) {
+    r.namespace_ = lenient_meta(obj, "namespace");
+    if (r.namespace_.empty() && k) r.namespace_ = default_ns;
+  }
+  return r;
+}
+
+struct Meta {
+  std::string namespace_;
+  std::string name;
+  std::string uid;
+  std::string resource_version;
+  Labels labels;
+};
+
+Meta decode_meta(const json& obj, const KindInfo& k, std::string_view default_ns) {
+  Path root;
+  auto mp = root / "metadata";
+  auto* m = member(obj, "metadata");
+  if (!m) bad(mp, "missing");
+  as_object(*m, mp);
+  Meta meta;
+  auto* name = member(*m, "name");
+  if (!name) bad(mp / "name", "missing");
+  meta.name = as_string(*name, mp / "name");
+  if (meta.name.empty()) bad(mp / "name", "empty");
+  if (k.namespaced) {
+    meta.namespace_ = opt_string(*m, "namespace", mp);
+    if (meta.namespace_.empty()) meta.namespace_ = default_ns;
+  }
+  meta.uid = opt_string(*m, "uid", mp);
+  meta.resource_version = opt_string(*m, "resourceVersion", mp);
+  if (auto* l = member(*m, "labels")) meta.labels = as_labels(*l, mp / "labels");
+  return meta;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+Namespace decode_namespace(const json&, Meta&& m) {
+  Namespace ns;
+  ns.name = std::move(m.name);
+  ns.labels = std::move(m.labels);
+  // The API server sets (and corrects) this label on create and keeps it immutable.
+  ns.labels.insert_or_assign(std::string(kNamespaceNameLabel), ns.name);
+  ns.resource_version = std::move(m.resource_version);
+  return ns;
+}
+
+void container_ports(const json& containers, const Path& p, bool sidecars_only,
+                     std::vector<ContainerPort>& out) {
+  const auto& a = as_array(containers, p);
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto cp = p / i;
+    const auto& c = as_object(a[i], cp);
+    if (sidecars_only) {
+      // Restartable init containers (sidecars) run for the pod's lifetime and serve like
+      // regular containers; other init containers have exited before the pod serves.
+      if (opt_string(c, "restartPolicy", cp) != "Always") continue;
+    }
+    auto* ports = member(c, "ports");
+    if (!ports) continue;
+    auto pp = cp / "ports";
+    const auto& pa = as_array(*ports, pp);
+    for (size_t j = 0; j < pa.size(); ++j) {
+      auto at = pp / j;
+      const auto& po = as_object(pa[j], at);
+      ContainerPort port;
+      auto* num = member(po, "containerPort");
+      if (!num) bad(at / "containerPort", "missing");
+      port.port = as_port(*num, at / "containerPort");
+      if (auto* n = member(po, "name")) port.name = as_port_name(*n, at / "name");
+      if (auto* pr = member(po, "protocol")) port.protocol = as_protocol(*pr, at / "protocol");
+      out.push_back(std::move(port));
+    }
+  }
+}
+
+PodPhase phase_of(std::string_view s) {
+  if (s == "Pending" || s.empty()) return PodPhase::kPending;
+  if (s == "Running") return PodPhase::kRunning;
+  if (s == "Succeeded") return PodPhase::kSucceeded;
+  if (s == "Failed") return PodPhase::kFailed;
+  return PodPhase::kUnknown;
+}
+
+Pod decode_pod(const json& obj, Meta&& m) {
+  Path root;
+  Pod pod;
+  pod.namespace_ = std::move(m.namespace_);
+  pod.name = std::move(m.name);
+  pod.uid = std::move(m.uid);
+  pod.labels = std::move(m.labels);
+  pod.resource_version = std::move(m.resource_version);
+  if (auto* spec = member(obj, "spec")) {
+    auto sp = root / "spec";
+    as_object(*spec, sp);
+    pod.node_name = opt_string(*spec, "nodeName", sp);
+    if (auto* hn = member(*spec, "hostNetwork"))
+      pod.host_network = as_bool(*hn, sp / "hostNetwork");
+    if (auto* c = member(*spec, "containers")) {
+      container_ports(*c, sp / "containers", false, pod.ports);
+    }
+    if (auto* c = member(*spec, "initContainers")) {
+      container_ports(*c, sp / "initContainers", true, pod.ports);
+    }
+  }
+  if (auto* status = member(obj, "status")) {
+    auto st = root / "status";
+    as_object(*status, st);
+    pod.phase = phase_of(opt_string(*status, "phase", st));
+    if (auto* ips = member(*status, "podIPs")) {
+      auto ip = st / "podIPs";
+      const auto& a = as_array(*ips, ip);
+      for (size_t i = 0; i < a.size(); ++i) {
+        auto at = ip / i;
+        const auto& o = as_object(a[i], at);
+        auto* addr = member(o, "ip");
+        if (!addr) bad(at / "ip", "missing");
+        pod.ips.push_back(as_ip(*addr, at / "ip"));
+      }
+    }
+    if (pod.ips.empty()) {
+      if (auto* addr = member(*status, "podIP")) pod.ips.push_back(as_ip(*addr, st / "podIP"));
+    }
+  }
+  return pod;
+}
+
+PolicyPort decode_policy_port(const json& v, const Path& p) {
+  const auto& obj = as_object(v, p);
+  PolicyPort port;
+  if (auto* pr = member(obj, "protocol")) port.protocol = as_protocol(*pr, p / "protocol");
+  if (auto* num = member(obj, "port")) {
+    if (num->is_string()) {
+      port.port = as_port_name(*num, p / "port");
+    } else if (num->is_number_integer()) {
+      port.port = as_port(*num, p / "port");
+    } else {
+      bad(p / "port", str(describe(*num), " is neither a port number nor a port name"));
+    }
+  }
+  if (auto* end = member(obj, "endPort")) {
+    auto ep = p / "endPort";
+    // Check the type and range first, as validation does, then the relation to port.
+    auto e = as_port(*end, ep);
+    if (!port.port) bad(ep, "may not be specified without a numeric port");
+    auto* start = std::get_if<uint16_t>(&*port.port);
+    if (!start) bad(ep, "may not be specified when port is a named port");
+    if (e < *start) bad(ep, str(e, " is less than port ", *start));
+    port.end_port = e;
+  }
+  return port;
+}
+
+IpBlock decode_ip_block(const json& v, const Path& p) {
+  const auto& obj = as_object(v, p);
+  IpBlock b;
+  auto* cidr = member(obj, "cidr");
+  if (!cidr) bad(p / "cidr", "missing");
+  b.cidr = as_cidr(*cidr, p / "cidr");
+  if (auto* ex = member(obj, "except")) {
+    auto xp = p / "except";
+    const auto& a = as_array(*ex, xp);
+    for (size_t i = 0; i < a.size(); ++i) {
+      auto e = as_cidr(a[i], xp / i);
+      if (!b.cidr.contains(e) || e.len() <= b.cidr.len()) {
+        bad(xp / i, str(describe(a[i]), " is not a strict subset of cidr ", b.cidr.to_string()));
+      }
+      b.except.push_back(e);
+    }
+  }
+  return b;
+}
+
+PolicyPeer decode_peer(const json& v, const Path& p) {
+  const auto& obj = as_object(v, p);
+  PolicyPeer peer;
+  if (auto* s = member(obj, "podSelector")) peer.pod_selector = as_selector(*s, p / "podSelector");
+  if (auto* s = member(obj, "namespaceSelector")) {
+    peer.namespace_selector = as_selector(*s, p / "namespaceSelector");
+  }
+  if (auto* b = member(obj, "ipBlock")) peer.ip_block = decode_ip_block(*b, p / "ipBlock");
+  if (!peer.pod_selector && !peer.namespace_selector && !peer.ip_block) {
+    bad(p, "must specify a peer (podSelector, namespaceSelector or ipBlock)");
+  }
+  if (peer.ip_block && (peer.pod_selector || peer.namespace_selector)) {
+    bad(p, "may not specify both ipBlock and another peer");
+  }
+  return peer;
+}
+
+std::vector<PolicyRule> decode_rules(const json& v, const Path& p, std::string_view peers_key) {
+  const auto& a = as_array(v, p);
+  std::vector<PolicyRule> rules;
+  rules.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto rp = p / i;
+    const auto& obj = as_object(a[i], rp);
+    PolicyRule r;
+    if (auto* peers = member(obj, peers_key)) {
+      auto pp = rp / peers_key;
+      const auto& pa = as_array(*peers, pp);
+      r.peers.reserve(pa.size());
+      for (size_t j = 0; j < pa.size(); ++j) r.peers.push_back(decode_peer(pa[j], pp / j));
+    }
+    if (auto* ports = member(obj, "ports")) {
+      auto pp = rp / "ports";
+      const auto& pa = as_array(*ports, pp);
+      r.ports.reserve(pa.size());
+      for (size_t j = 0; j < pa.size(); ++j) r.ports.push_back(decode_policy_port(pa[j], pp / j));
+    }
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+NetworkPolicy decode_policy(const json& obj, Meta&& m) {
+  Path root;
+  NetworkPolicy np;
+  np.namespace_ = std::move(m.namespace_);
+  np.name = std::move(m.name);
+  np.uid = std::move(m.uid);
+  np.resource_version = std::move(m.resource_version);
+  const json empty = json::object();
+  const json* spec = member(obj, "spec");
+  auto sp = root / "spec";
+  if (spec) as_object(*spec, sp);
+  const json& s = spec ? *spec : empty;
+  if (auto* ps = member(s, "podSelector")) np.pod_selector = as_selector(*ps, sp / "podSelector");
+  if (auto* in = member(s, "ingress")) np.ingress = decode_rules(*in, sp / "ingress", "from");
+  if (auto* eg = member(s, "egress")) np.egress = decode_rules(*eg, sp / "egress", "to");
+  std::vector<std::string_view> types;
+  if (auto* pt = member(s, "policyTypes")) {
+    auto tp = sp / "policyTypes";
+    const auto& a = as_array(*pt, tp);
+    if (a.size() > 2) bad(tp, "may not specify more than two policyTypes");
+    for (size_t i = 0; i < a.size(); ++i) {
+      const auto& t = as_string(a[i], tp / i);
+      if (t != "Ingress" && t != "Egress") {
+        bad(tp / i, str(quote(t), " is not a policy type (Ingress, Egress)"));
+      }
+      types.push_back(t);
+    }
+  }
+  if (types.empty()) {
+    // SetDefaults_NetworkPolicy (pkg/apis/networking/v1/defaults.go): Ingress always, Egress
+    // only when there is at least one egress rule.
+    np.ingress_isolation = true;
+    np.egress_isolation = !np.egress.empty();
+  } else {
+    np.ingress_isolation = std::find(types.begin(), types.end(), "Ingress") != types.end();
+    np.egress_isolation = std::find(types.begin(), types.end(), "Egress") != types.end();
+  }
+  return np;
+}
+
+Node decode_node(const json& obj, Meta&& m) {
+  Path root;
+  Node node;
+  node.name = std::move(m.name);
+  node.labels = std::move(m.labels);
+  node.resource_version = std::move(m.resource_version);
+  if (auto* spec = member(obj, "spec")) {
+    auto sp = root / "spec";
+    as_object(*spec, sp);
+    if (auto* cidrs = member(*spec, "podCIDRs")) {
+      auto cp = sp / "podCIDRs";
+      const auto& a = as_array(*cidrs, cp);
+      for (size_t i = 0; i < a.size(); ++i) node.pod_cidrs.push_back(as_cidr(a[i], cp / i));
+    }
+    if (node.pod_cidrs.empty()) {
+      if (auto* c = member(*spec, "podCIDR")) node.pod_cidrs.push_back(as_cidr(*c, sp / "podCIDR"));
+    }
+  }
+  if (auto* status = member(obj, "status")) {
+    auto st = root / "status";
+    as_object(*status, st);
+    if (auto* addrs = member(*status, "addresses")) {
+      auto ap = st / "addresses";
+      const auto& a = as_array(*addrs, ap);
+      for (size_t i = 0; i < a.size(); ++i) {
+        auto at = ap / i;
+        const auto& o = as_object(a[i], at);
+        if (opt_string(o, "type", at) != "InternalIP") continue;
+        auto* addr = member(o, "address");
+        if (!addr) bad(at / "address", "missing");
+        node.internal_ips.push_back(as_ip(*addr, at / "address"));
+      }
+    }
+  }
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects and lists
+
+/// "ns/name", "name" (cluster-scoped), or with "<no name>" and the list position when unnamed.
+std::string object_label(const ObjectRef& r, std::string_view where) {
+  std::string out = r.namespace_.empty() ? std::string() : str(r.namespace_, '/');
+  if (!r.name.empty()) return out + r.name;
+  out += "<no name>";
+  if (!where.empty()) out += str(" (", where, ')');
+  return out;
+}
+
+bool is_list(std::string_view kind, const json& obj) {
+  return kind == "List" || (kind.ends_with("List") && obj.contains("items"));
+}
+
+void decode_any(const json& obj, std::string_view kind, std::string_view default_ns,
+                std::string_view where, int depth, Decoded& out);
+
+void decode_list(const json& list, std::string_view kind, std::string_view default_ns, int depth,
+                 Decoded& out) {
+  std::string_view item_kind;
+  if (kind != "List") item_kind = kind.substr(0, kind.size() - 4);
+  auto* items = member(list, "items");
+  if (!items) return;
+  if (!items->is_array()) {
+    out.errors.push_back(str(kind, ": items: ", describe(*items), " is not a list"));
+    return;
+  }
+  for (size_t i = 0; i < items->size(); ++i) {
+    const auto& item = (*items)[i];
+    auto where = str("items[", i, ']');
+    if (!item.is_object()) {
+      out.errors.push_back(str(kind, ' ', where, ": ", describe(item), " is not an object"));
+      continue;
+    }
+    std::string_view k = item_kind;
+    if (auto* ik = member(item, "kind"); ik && ik->is_string()) {
+      k = ik->get_ref<const std::string&>();
+    }
+    if (k.empty()) {
+      out.errors.push_back(str(kind, ' ', where, ": kind: missing"));
+      continue;
+    }
+    decode_any(item, k, default_ns, where, depth + 1, out);
+  }
+}
+
+void decode_any(const json& obj, std::string_view kind, std::string_view default_ns,
+                std::string_view where, int depth, Decoded& out) {
+  if (is_list(kind, obj)) {
+    if (depth > 3) {
+      out.errors.push_back(str(kind, ' ', where, ": lists nested too deeply"));
+      return;
+    }
+    decode_list(obj, kind, default_ns, depth, out);
+    return;
+  }
+  const KindInfo* k = find_kind(kind);
+  if (!k) {
+    ++out.ignored;
+    return;
+  }
+  // Another API group reusing the kind name (crd.projectcalico.org/v1 NetworkPolicy, ...) is a
+  // different object. Items of typed lists carry no apiVersion and are what they say.
+  if (auto* av = member(obj, "apiVersion");
+      av && av->is_string() && av->get_ref<const std::string&>() != k->api_version) {
+    ++out.ignored;
+    return;
+  }
+  try {
+    Meta m = decode_meta(obj, *k, default_ns);
+    switch (k->kind) {
+      case Kind::kNamespace:
+        out.namespaces.push_back(decode_namespace(obj, std::move(m)));
+        break;
+      case Kind::kPod:
+        out.pods.push_back(decode_pod(obj, std::move(m)));
+        break;
+      case Kind::kNetworkPolicy:
+        out.policies.push_back(decode_policy(obj, std::move(m)));
+        break;
+      case Kind::kNode:
+        out.nodes.push_back(decode_node(obj, std::move(m)));
+        break;
+      case Kind::kOther:
+        break;
+    }
+  } catch (const Invalid& e) {
+    auto ref = read_ref(obj, k, default_ns);
+    out.errors.push_back(str(k->name, ' ', object_label(ref, where), ": ", e.path, ": ", e.cause));
+  }
+}
+
+/// A top-level object or list (an API response body, a manifest document, a watch object).
+void decode_top(const json& obj, std::string_view default_ns, Decoded& out) {
+  auto rv = lenient_meta(obj, "resourceVersion");
+  if (!rv.empty()) out.resource_version = std::move(rv);
+  auto* kind = member(obj, "kind");
+  if (!kind || !kind->is_string() || kind->get_ref<const std::string&>().empty()) {
+    auto ref = read_ref(obj, nullptr, default_ns);
+    out.errors.push_back(str("object ", object_label(ref, {}), ": kind: ",
+                             kind ? str(describe(*kind), " is not a kind") : "missing"));
+    return;
+  }
+  decode_any(obj, kind->get_ref<const std::string&>(), default_ns, {}, 0, out);
+}
+
+std::string_view type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::array:
+      return "a list";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    default:
+      return v.is_number() ? "a number" : "not an object";
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void Decoded::merge(Decoded&& other) {
+  auto move_all = [](auto& to, auto& from) {
+    if (to.empty()) {
+      to = std::move(from);
+    } else {
+      to.insert(to.end(), std::make_move_iterator(from.begin()),
+                std::make_move_iterator(from.end()));
+    }
+  };
+  move_all(namespaces, other.namespaces);
+  move_all(pods, other.pods);
+  move_all(policies, other.policies);
+  move_all(nodes, other.nodes);
+  move_all(errors, other.errors);
+  ignored += other.ignored;
+  if (!other.resource_version.empty()) resource_version = std::move(other.resource_version);
+}
+
+size_t Decoded::size() const noexcept {
+  return namespaces.size() + pods.size() + policies.size() + nodes.size();
+}
+
+Decoded decode_json(std::string_view text, std::string_view default_namespace) {
+  json j = parse_json(text, "Kubernetes JSON");
+  if (!j.is_object()) {
+    fail(Code::kDecode,
+         str("decode Kubernetes JSON: top level is ", type_name(j), ", not an object"));
+  }
+  Decoded out;
+  decode_top(j, default_namespace, out);
+  return out;
+}
+
+Decoded decode_manifest(std::string_view text, std::string_view file_name,
+                        std::string_view default_namespace) {
+  Decoded out;
+  auto document = [&](const json& v, size_t n, size_t line) {
+    if (v.is_null()) return;
+    Decoded d;
+    if (v.is_object()) {
+      decode_top(v, default_namespace, d);
+    } else {
+      d.errors.push_back(str("document is ", type_name(v), ", not a Kubernetes object"));
+    }
+    for (auto& e : d.errors) e = str(file_name, ": document ", n, " (line ", line, "): ", e);
+    out.merge(std::move(d));
+  };
+
+  std::string_view body = text;
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
+  auto first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && (body[first] == '{' || body[first] == '[')) {
+    json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+    // Not JSON after all (a YAML flow mapping, a syntax error): YAML reads it, or says where.
+    if (!j.is_discarded()) {
+      document(j, 1, 1);
+      return out;
+    }
+  }
+  std::vector<YamlDocument> docs;
+  try {
+    docs = yaml_to_json(text);
+  } catch (const Error& e) {
+    fail(Code::kDecode, str("decode ", file_name, ": ", e.what()));
+  }
+  for (size_t i = 0; i < docs.size(); ++i) document(docs[i].value, i + 1, docs[i].line);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string_view to_string(EventType t) {
+  switch (t) {
+    case EventType::kAdded:
+      return "ADDED";
+    case EventType::kModified:
+      return "MODIFIED";
+    case EventType::kDeleted:
+      return "DELETED";
+    case EventType::kBookmark:
+      return "BOOKMARK";
+    case EventType::kError:
+      return "ERROR";
+  }
+  return "?";
+}
+
+std::string_view to_string(Kind k) {
+  for (const auto& info : kKinds) {
+    if (info.kind == k) return info.name;
+  }
+  return "Other";
+}
+
+WatchEvent decode_event(std::string_view line, std::string_view default_namespace) {
+  json j = parse_json(line, "watch event");
+  if (!j.is_object()) fail(Code::kDecode, "decode watch event: not an object");
+  auto* type = member(j, "type");
+  if (!type || !type->is_string()) fail(Code::kDecode, "decode watch event: type: missing");
+  WatchEvent ev;
+  const auto& t = type->get_ref<const std::string&>();
+  if (t == "ADDED") {
+    ev.type = EventType::kAdded;
+  } else if (t == "MODIFIED") {
+    ev.type = EventType::kModified;
+  } else if (t == "DELETED") {
+    ev.type = EventType::kDeleted;
+  } else if (t == "BOOKMARK") {
+    ev.type = EventType::kBookmark;
+  } else if (t == "ERROR") {
+    ev.type = EventType::kError;
+  } else {
+    fail(Code::kDecode, str("decode watch event: type: ", quote(t), " is not an event type"));
+  }
+  auto* obj = member(j, "object");
+  if (!obj || !obj->is_object()) {
+    fail(Code::kDecode, str("decode watch event: ", t, ": object: missing or not an object"));
+  }
+
+  switch (ev.type) {
+    case EventType::kBookmark:
+      ev.resource_version = lenient_meta(*obj, "resourceVersion");
+      break;
+    case EventType::kError:
+      if (auto* c = member(*obj, "code"); c && c->is_number_integer()) {
+        ev.status.code = c->get<int>();
+      }
+      if (auto* r = member(*obj, "reason"); r && r->is_string())
+        ev.status.reason = r->get<std::string>();
+      if (auto* m = member(*obj, "message"); m && m->is_string())
+        ev.status.message = m->get<std::string>();
+      break;
+    default: {
+      auto* kind = member(*obj, "kind");
+      const KindInfo* k = nullptr;
+      if (kind && kind->is_string()) k = find_kind(kind->get_ref<const std::string&>());
+      ev.ref = read_ref(*obj, k, default_namespace);
+      ev.resource_version = lenient_meta(*obj, "resourceVersion");
+      decode_top(*obj, default_namespace, ev.decoded);
+      break;
+    }
+  }
+  return ev;
+}
+
+}  // namespace knit::watcher

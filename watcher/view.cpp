@@ -1,0 +1,57 @@
+#include "watcher/view.hpp"
+
+#include "core/str.hpp"
+
+namespace knit::watcher {
+
+std::string object_key(std::string_view ns, std::string_view name) { return str(ns, '/', name); }
+
+const Labels& ClusterView::namespace_labels(std::string_view ns) const {
+  static const Labels kNone;
+  auto it = namespaces.find(ns);
+  return it == namespaces.end() ? kNone : it->second.labels;
+}
+
+PodState pod_state(const ClusterView& view, const Pod& pod) {
+  PodState s;
+  s.pod = &pod;
+  for (const auto& [key, att] : view.attachments) {
+    if (att.pod_namespace == pod.namespace_ && att.pod_name == pod.name) {
+      s.local = true;
+      s.ips.insert(s.ips.end(), att.ips.begin(), att.ips.end());
+    }
+  }
+  if (!s.local) {
+    s.local = !view.node_name.empty() && pod.node_name == view.node_name;
+    s.ips = pod.ips;
+  }
+  s.eligible = !pod.host_network && pod.phase != PodPhase::kSucceeded &&
+               pod.phase != PodPhase::kFailed && !s.ips.empty();
+  return s;
+}
+
+std::map<std::string, PodState, std::less<>> pod_states(const ClusterView& view) {
+  // Index attachments by pod once (a pod may have several: one per interface).
+  std::map<std::string, std::vector<const Attachment*>, std::less<>> by_pod;
+  for (const auto& [key, att] : view.attachments) {
+    by_pod[object_key(att.pod_namespace, att.pod_name)].push_back(&att);
+  }
+  std::map<std::string, PodState, std::less<>> out;
+  for (const auto& [key, pod] : view.pods) {
+    PodState s;
+    s.pod = &pod;
+    if (auto it = by_pod.find(key); it != by_pod.end()) {
+      s.local = true;
+      for (const auto* att : it->second) s.ips.insert(s.ips.end(), att->ips.begin(), att->ips.end());
+    } else {
+      s.local = !view.node_name.empty() && pod.node_name == view.node_name;
+      s.ips = pod.ips;
+    }
+    s.eligible = !pod.host_network && pod.phase != PodPhase::kSucceeded &&
+                 pod.phase != PodPhase::kFailed && !s.ips.empty();
+    out.emplace(key, std::move(s));
+  }
+  return out;
+}
+
+}  // namespace knit::watcher
