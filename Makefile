@@ -30,7 +30,7 @@ netns: build
 	cd $(BUILD) && ctest --output-on-failure -L netns
 
 demo: deps build
-	./test/demo.sh $(BUILD)/knit
+	./lab/examples/demo.sh $(BUILD)/knit
 
 bench: deps build
 	./test/bench/run.sh $(BUILD)

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cni/cni.hpp"
+#include "lab/lab.hpp"
 #include "watcher/agent.hpp"
 #include "core/log.hpp"
 
@@ -42,6 +43,8 @@ constexpr const char* kUsage =
     "Subcommands:\n"
     "  knit agent [--manifests DIR] [--node-name NAME] [--socket PATH] [--data-dir DIR]\n"
     "                   run the NetworkPolicy agent\n"
+    "  knit lab up|status|probe|down ...\n"
+    "                   a NetworkPolicy sandbox on this machine (knit lab help)\n"
     "  knit version     print the version\n";
 
 }  // namespace
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (argc >= 2 && std::strcmp(argv[1], "agent") == 0) return knit::watcher::agent_main(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "lab") == 0) return knit::lab::main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "version") == 0) {
     write_all(1, "knit " KNIT_VERSION "\n");
     return 0;

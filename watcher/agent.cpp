@@ -35,6 +35,7 @@
 #include "watcher/conntrack.hpp"
 #include "watcher/evaluate.hpp"
 #include "watcher/manifests.hpp"
+#include "watcher/reconciler.hpp"
 
 namespace knit::watcher {
 
@@ -84,7 +85,7 @@ class Agent {
 
   AgentOptions opt_;
   ClusterView view_;
-  std::optional<nft::Ruleset> kernel_;  // what the kernel holds (after our last commit)
+  Reconciler rec_;
   nl::Socket nft_ = nl::Socket::open(NETLINK_NETFILTER);
   nl::Socket ct_ = nl::Socket::open(NETLINK_NETFILTER);
   nl::Socket rt_ = nl::Socket::open(NETLINK_ROUTE);
@@ -175,6 +176,32 @@ void Agent::load_attachments_from_stores() {
   if (n) log::info(str("loaded ", n, " attachment(s) from ", root));
 }
 
+/// Makes `have` equal to `want` in place (map nodes of unchanged objects stay put, which the
+/// compiler's indexes rely on) and returns the keys that changed.
+template <class Map>
+std::vector<std::string> update_in_place(Map& have, Map&& want) {
+  std::vector<std::string> changed;
+  for (auto it = have.begin(); it != have.end();) {
+    if (!want.count(it->first)) {
+      changed.push_back(it->first);
+      it = have.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [key, value] : want) {
+    auto it = have.find(key);
+    if (it == have.end()) {
+      changed.push_back(key);
+      have.emplace(key, std::move(value));
+    } else if (!(it->second == value)) {
+      changed.push_back(key);
+      it->second = std::move(value);
+    }
+  }
+  return changed;
+}
+
 void Agent::reload_manifests() {
   Manifests m;
   try {
@@ -190,21 +217,24 @@ void Agent::reload_manifests() {
   for (auto& ns : m.objects.namespaces) namespaces[ns.name] = std::move(ns);
   for (auto& p : m.objects.pods) pods[object_key(p.namespace_, p.name)] = std::move(p);
   for (auto& p : m.objects.policies) policies[object_key(p.namespace_, p.name)] = std::move(p);
-  if (namespaces == view_.namespaces && pods == view_.pods && policies == view_.policies &&
-      synced_) {
-    loaded_digest_ = m.digest;
-    if (applied_digest_ != m.digest && !dirty_) {
+  auto ns_changed = update_in_place(view_.namespaces, std::move(namespaces));
+  auto pods_changed = update_in_place(view_.pods, std::move(pods));
+  auto pol_changed = update_in_place(view_.policies, std::move(policies));
+  loaded_digest_ = m.digest;
+  if (ns_changed.empty() && pods_changed.empty() && pol_changed.empty() && synced_) {
+    if (!dirty_) {
       applied_digest_ = m.digest;  // nothing to apply: this content is in force already
       answer_waiters(false);
     }
     return;
   }
-  log::info(str("manifests: ", namespaces.size(), " namespace(s), ", pods.size(), " pod(s), ",
-                policies.size(), " policy(ies)"));
-  view_.namespaces = std::move(namespaces);
-  view_.pods = std::move(pods);
-  view_.policies = std::move(policies);
-  loaded_digest_ = m.digest;
+  log::info(str("manifests: ", view_.namespaces.size(), " namespace(s), ", view_.pods.size(),
+                " pod(s), ", view_.policies.size(), " policy(ies); changed: ", ns_changed.size(),
+                " namespace(s), ", pods_changed.size(), " pod(s), ", pol_changed.size(),
+                " policy(ies)"));
+  rec_.namespaces_changed(ns_changed);
+  rec_.pods_changed(pods_changed);
+  rec_.policies_changed(pol_changed);
   synced_ = true;
   dirty_ = true;
 }
@@ -214,11 +244,7 @@ void Agent::reconcile() {
   auto t0 = Clock::now();
   std::string digest = loaded_digest_;
   try {
-    nft::Ruleset desired = compile(view_);
-    nft::Plan plan = nft::plan(kernel_, desired);
-    size_t changes = plan.changes.size();
-    if (!plan.empty()) nft::apply(nft_, plan);
-    kernel_ = std::move(desired);
+    size_t changes = rec_.synced() ? rec_.sync(nft_, view_) : rec_.full_sync(nft_, view_);
     ++generation_;
     dirty_ = false;
     applied_digest_ = digest;
@@ -233,12 +259,7 @@ void Agent::reconcile() {
   } catch (const std::exception& e) {
     last_error_ = e.what();
     log::error(str("apply: ", e.what(), "; retrying in ", retry_.count(), " ms"));
-    // The kernel may differ from what we believed: read it back before the next attempt.
-    try {
-      kernel_ = nft::read_table(nft_, nft::TableFamily::kInet, kTableName);
-    } catch (const std::exception& re) {
-      log::error(str("read back table: ", re.what()));
-    }
+    rec_.everything_changed();  // start over from what the kernel holds
     reconcile_at_ = Clock::now() + retry_;
     retry_ = std::min(retry_ * 2, kRetryMax);
   }
@@ -271,9 +292,9 @@ std::set<IpAddr> node_addresses(nl::Socket& rt) {
 }
 
 void Agent::revoke() {
-  if (!kernel_) return;
+  if (!rec_.synced()) return;
   try {
-    Evaluator ev(*kernel_, node_addresses(rt_));
+    Evaluator ev(rec_, node_addresses(rt_));
     std::vector<CtFlow> doomed;
     for (const auto& c : dump_flows(ct_)) {
       Flow f{c.orig_src, c.reply_src, c.proto, c.reply_sport};
@@ -371,14 +392,23 @@ void Agent::handle(int fd, const std::string& line) {
     case conf::AgentRequest::Op::kAttach:
       log::info(str("attach ", req.pod_namespace, "/", req.pod_name, " (", req.container_id, "/",
                     req.ifname, ")"));
-      view_.attachments[str(req.container_id, '/', req.ifname)] =
-          Attachment{req.pod_namespace, req.pod_name, req.ips};
+      {
+        auto& att = view_.attachments[str(req.container_id, '/', req.ifname)];
+        if (!att.pod_name.empty()) rec_.pods_changed({object_key(att.pod_namespace, att.pod_name)});
+        att = Attachment{req.pod_namespace, req.pod_name, req.ips};
+        rec_.pods_changed({object_key(req.pod_namespace, req.pod_name)});
+      }
       dirty_ = true;
       waiters_.push_back({fd, req, Clock::now() + timeout});
       return;
     case conf::AgentRequest::Op::kDetach:
       log::info(str("detach ", req.container_id, "/", req.ifname));
-      if (view_.attachments.erase(str(req.container_id, '/', req.ifname))) dirty_ = true;
+      if (auto it = view_.attachments.find(str(req.container_id, '/', req.ifname));
+          it != view_.attachments.end()) {
+        rec_.pods_changed({object_key(it->second.pod_namespace, it->second.pod_name)});
+        view_.attachments.erase(it);
+        dirty_ = true;
+      }
       waiters_.push_back({fd, req, Clock::now() + timeout});
       if (!dirty_) answer_waiters(true);
       return;
@@ -436,10 +466,11 @@ int Agent::next_timeout_ms() const {
 
 int Agent::run() {
   setup();
-  kernel_ = nft::read_table(nft_, nft::TableFamily::kInet, kTableName);
+  bool had_table = nft::read_table(nft_, nft::TableFamily::kInet, kTableName).has_value();
   log::info(str("agent started on node ", view_.node_name.empty() ? "(unnamed)" : view_.node_name,
-                "; kernel holds ", kernel_ ? "a knit table" : "no knit table", "; socket ",
-                opt_.socket_path));
+                "; kernel holds ", had_table ? "a knit table (kept until the first sync)"
+                                              : "no knit table",
+                "; socket ", opt_.socket_path));
   load_attachments_from_stores();
   if (opt_.manifests_dir.empty()) {
     synced_ = true;

@@ -42,49 +42,6 @@ uint8_t proto_number(Protocol p) {
   return nft::proto::kTcp;
 }
 
-std::string ingress_chain(std::string_view ns) { return str("ingress/", ns); }
-std::string egress_chain(std::string_view ns) { return str("egress/", ns); }
-
-/// Everything compile() needs, indexed once.
-struct Ctx {
-  explicit Ctx(const ClusterView& v) : view(v), states(pod_states(v)) {
-    for (const auto& [key, st] : states) by_ns[st.pod->namespace_].push_back(&st);
-  }
-
-  /// A namespace's labels; a namespace without an object still carries its name label.
-  const Labels& ns_labels(const std::string& ns) {
-    if (auto it = view.namespaces.find(ns); it != view.namespaces.end()) return it->second.labels;
-    auto [it, inserted] = synthetic.try_emplace(ns);
-    if (inserted) it->second.emplace(std::string(kNamespaceNameLabel), ns);
-    return it->second;
-  }
-
-  const ClusterView& view;
-  std::map<std::string, PodState, std::less<>> states;
-  std::map<std::string, std::vector<const PodState*>, std::less<>> by_ns;
-  std::map<std::string, Labels, std::less<>> synthetic;
-};
-
-/// Eligible pods a peer selects (none for an ipBlock peer).
-template <class F>
-void for_each_peer_pod(Ctx& ctx, const PolicyPeer& peer, const std::string& policy_ns, F&& f) {
-  if (peer.ip_block) return;
-  auto visit_ns = [&](const std::vector<const PodState*>& pods) {
-    for (const PodState* st : pods) {
-      if (!st->eligible) continue;
-      if (peer.pod_selector && !matches(*peer.pod_selector, st->pod->labels)) continue;
-      f(*st);
-    }
-  };
-  if (peer.namespace_selector) {
-    for (const auto& [ns, pods] : ctx.by_ns) {
-      if (matches(*peer.namespace_selector, ctx.ns_labels(ns))) visit_ns(pods);
-    }
-  } else if (peer.pod_selector) {
-    if (auto it = ctx.by_ns.find(policy_ns); it != ctx.by_ns.end()) visit_ns(it->second);
-  }
-}
-
 /// The port range a policy port allows towards `pod` (nullptr: a destination that is not a
 /// pod, where named ports resolve to nothing).
 std::optional<PortRange> resolve(const PolicyPort& pp, const Pod* pod) {
@@ -100,30 +57,21 @@ std::optional<PortRange> resolve(const PolicyPort& pp, const Pod* pod) {
   return std::nullopt;
 }
 
-nft::Set addr_set(std::string name, Type addr, const std::vector<AddrRange>& ranges,
-                  bool interval) {
-  nft::Set s;
+PolicySet addr_set(std::string name, Family f, std::vector<AddrRange> ranges, bool interval) {
+  PolicySet s;
   s.name = std::move(name);
-  s.key = {addr};
+  s.family = f;
   s.interval = interval;
-  s.elements.reserve(ranges.size());
-  for (const auto& r : ranges) {
-    s.elements.push_back(nft::element({nft::Field(nft::Value::addr(r.lo), nft::Value::addr(r.hi))}));
-  }
+  s.addrs = std::move(ranges);
   return s;
 }
 
-nft::Set tuple_set(std::string name, Type addr, const std::vector<Tuple>& tuples) {
-  nft::Set s;
+PolicySet tuple_set(std::string name, Family f, std::vector<Tuple> tuples) {
+  PolicySet s;
   s.name = std::move(name);
-  s.key = {addr, Type::kInetProto, Type::kInetService};
-  s.interval = true;
-  s.elements.reserve(tuples.size());
-  for (const auto& t : tuples) {
-    s.elements.push_back(nft::element({nft::Field(nft::Value::addr(t.addr.lo), nft::Value::addr(t.addr.hi)),
-                                       nft::Field(nft::Value::u8(t.proto)),
-                                       nft::port_range(t.ports.lo, t.ports.hi)}));
-  }
+  s.family = f;
+  s.tuples_key = true;
+  s.tuples = std::move(tuples);
   return s;
 }
 
@@ -142,9 +90,135 @@ void add_ips(std::vector<AddrRange>& out, const std::vector<IpAddr>& ips, Family
     if (ip.family() == f) out.push_back(AddrRange::host(ip));
 }
 
+nft::Rule rule(std::vector<nft::Stmt> stmts, std::string c = {}) {
+  nft::Rule r;
+  r.stmts = std::move(stmts);
+  r.comment = std::move(c);
+  return r;
+}
+
+nft::Chain base_chain(std::string name, nft::Hook hook, int32_t prio) {
+  nft::Chain c;
+  c.name = std::move(name);
+  c.base = nft::BaseChain{nft::ChainType::kFilter, hook, prio, nft::Policy::kAccept};
+  return c;
+}
+
+}  // namespace
+
+nft::Set to_nft(const PolicySet& ps) {
+  Type addr = ps.family == Family::kV4 ? Type::kIpv4Addr : Type::kIpv6Addr;
+  nft::Set s;
+  s.name = ps.name;
+  s.interval = ps.interval || ps.tuples_key;
+  if (ps.tuples_key) {
+    s.key = {addr, Type::kInetProto, Type::kInetService};
+    s.elements.reserve(ps.tuples.size());
+    for (const auto& t : ps.tuples) {
+      s.elements.push_back(nft::element(
+          {nft::Field(nft::Value::addr(t.addr.lo), nft::Value::addr(t.addr.hi)),
+           nft::Field(nft::Value::u8(t.proto)), nft::port_range(t.ports.lo, t.ports.hi)}));
+    }
+  } else {
+    s.key = {addr};
+    s.elements.reserve(ps.addrs.size());
+    for (const auto& r : ps.addrs) {
+      s.elements.push_back(
+          nft::element({nft::Field(nft::Value::addr(r.lo), nft::Value::addr(r.hi))}));
+    }
+  }
+  return s;
+}
+
+std::string ingress_chain(std::string_view ns) { return str("ingress/", ns); }
+std::string egress_chain(std::string_view ns) { return str("egress/", ns); }
+
+std::string policy_set_base(std::string_view ns, std::string_view name) {
+  std::string base = str(ns, '/', name);
+  if (base.size() <= kMaxNameBase) return base;
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : base) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return str(base.substr(0, kMaxNameBase - 17), '~', hex(&h, 8));
+}
+
+// ---- Compiler: indexes -------------------------------------------------------------------------
+
+Compiler::Compiler(const ClusterView& view) : view_(view) { refresh_all(); }
+
+void Compiler::refresh_pod(std::string_view key) {
+  // Drop the old state from the indexes, then re-add it from the view.
+  if (auto it = states_.find(key); it != states_.end()) {
+    if (auto n = by_ns_.find(it->second.pod_namespace); n != by_ns_.end()) {
+      n->second.erase(n->second.find(key));
+      if (n->second.empty()) by_ns_.erase(n);
+    }
+    if (auto l = local_.find(key); l != local_.end()) local_.erase(l);
+    states_.erase(it);
+  }
+  auto p = view_.pods.find(key);
+  if (p == view_.pods.end()) return;
+  auto [it, inserted] = states_.emplace(std::string(key), pod_state(view_, p->second));
+  const PodState& st = it->second;
+  by_ns_[st.pod_namespace].emplace(it->first, &st);
+  if (st.local) local_.emplace(it->first, &st);
+}
+
+void Compiler::refresh_namespace(std::string_view name) {
+  if (auto it = synthetic_.find(name); it != synthetic_.end()) synthetic_.erase(it);
+}
+
+void Compiler::refresh_all() {
+  states_.clear();
+  by_ns_.clear();
+  local_.clear();
+  synthetic_.clear();
+  for (const auto& [key, pod] : view_.pods) refresh_pod(key);
+}
+
+const PodState* Compiler::state(std::string_view key) const {
+  auto it = states_.find(key);
+  return it == states_.end() ? nullptr : &it->second;
+}
+
+const Labels& Compiler::namespace_labels(std::string_view ns) const {
+  if (auto it = view_.namespaces.find(ns); it != view_.namespaces.end()) return it->second.labels;
+  auto it = synthetic_.find(ns);
+  if (it == synthetic_.end()) {
+    it = synthetic_.emplace(std::string(ns), Labels{}).first;
+    it->second.emplace(std::string(kNamespaceNameLabel), std::string(ns));
+  }
+  return it->second;
+}
+
+/// Eligible pods a peer selects (none for an ipBlock peer).
+template <class F>
+void Compiler::for_each_peer_pod(const PolicyPeer& peer, const std::string& policy_ns,
+                                 F&& f) const {
+  if (peer.ip_block) return;
+  auto visit_ns = [&](const std::map<std::string, const PodState*, std::less<>>& pods) {
+    for (const auto& [key, st] : pods) {
+      if (!st->eligible) continue;
+      if (peer.pod_selector && !matches(*peer.pod_selector, st->pod->labels)) continue;
+      f(*st);
+    }
+  };
+  if (peer.namespace_selector) {
+    for (const auto& [ns, pods] : by_ns_) {
+      if (matches(*peer.namespace_selector, namespace_labels(ns))) visit_ns(pods);
+    }
+  } else if (peer.pod_selector) {
+    if (auto it = by_ns_.find(policy_ns); it != by_ns_.end()) visit_ns(it->second);
+  }
+}
+
+// ---- Compiler: policies -------------------------------------------------------------------------
+
 /// The addresses a rule's peers stand for, in family `f`.
-std::vector<AddrRange> peer_ranges(Ctx& ctx, const NetworkPolicy& p, const PolicyRule& rule,
-                                   Family f) {
+std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const PolicyRule& rule,
+                                             Family f) const {
   std::vector<AddrRange> out;
   for (const auto& peer : rule.peers) {
     if (peer.ip_block) {
@@ -152,23 +226,19 @@ std::vector<AddrRange> peer_ranges(Ctx& ctx, const NetworkPolicy& p, const Polic
       auto r = subtract(peer.ip_block->cidr, peer.ip_block->except);
       out.insert(out.end(), r.begin(), r.end());
     } else {
-      for_each_peer_pod(ctx, peer, p.namespace_, [&](const PodState& st) { add_ips(out, st.ips, f); });
+      for_each_peer_pod(peer, p.namespace_, [&](const PodState& st) { add_ips(out, st.ips, f); });
     }
   }
   return normalize(std::move(out));
 }
 
-struct Compiled {
-  std::vector<nft::Set> sets;
-  std::vector<nft::Rule> ingress;
-  std::vector<nft::Rule> egress;
-};
-
-void compile_policy(Ctx& ctx, const NetworkPolicy& p, Compiled& out) {
+PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
+  PolicyOutput out;
   const std::string base = policy_set_base(p.namespace_, p.name);
+  // Targets are local pods: only they are dispatched to the namespace chains on this node.
   std::vector<const PodState*> targets;
-  if (auto it = ctx.by_ns.find(p.namespace_); it != ctx.by_ns.end()) {
-    for (const PodState* st : it->second) {
+  if (auto it = by_ns_.find(p.namespace_); it != by_ns_.end()) {
+    for (const auto& [key, st] : it->second) {
       if (st->local && st->eligible && matches(p.pod_selector, st->pod->labels)) {
         targets.push_back(st);
       }
@@ -197,7 +267,7 @@ void compile_policy(Ctx& ctx, const NetworkPolicy& p, Compiled& out) {
             }
           }
           std::string name = str(base, "/i", k, "/ports", fam.suffix);
-          out.sets.push_back(tuple_set(name, fam.addr, normalize(std::move(tuples))));
+          out.sets.push_back(tuple_set(name, fam.family, normalize(std::move(tuples))));
           r.stmts.push_back(lookup({fam.daddr, Sel::kL4proto, Sel::kThDport}, name));
         } else {
           r.stmts.push_back(lookup({fam.daddr}, targets_set));
@@ -205,7 +275,7 @@ void compile_policy(Ctx& ctx, const NetworkPolicy& p, Compiled& out) {
         }
         if (!rule.peers.empty()) {
           std::string name = str(base, "/i", k, "/peers", fam.suffix);
-          out.sets.push_back(addr_set(name, fam.addr, peer_ranges(ctx, p, rule, fam.family), true));
+          out.sets.push_back(addr_set(name, fam.family, peer_ranges(p, rule, fam.family), true));
           r.stmts.push_back(lookup({fam.saddr}, name));
         }
         r.stmts.push_back(nft::accept());
@@ -249,7 +319,7 @@ void compile_policy(Ctx& ctx, const NetworkPolicy& p, Compiled& out) {
           if (rule.peers.empty()) {
             add_ranges({everything(fam.family)});
             if (std::any_of(rule.ports.begin(), rule.ports.end(), is_named)) {
-              for (const auto& [key, st] : ctx.states) {
+              for (const auto& [key, st] : states_) {
                 if (st.eligible) add_pod(st, true);
               }
             }
@@ -260,17 +330,17 @@ void compile_policy(Ctx& ctx, const NetworkPolicy& p, Compiled& out) {
                   add_ranges(subtract(peer.ip_block->cidr, peer.ip_block->except));
                 }
               } else {
-                for_each_peer_pod(ctx, peer, p.namespace_,
+                for_each_peer_pod(peer, p.namespace_,
                                   [&](const PodState& st) { add_pod(st, false); });
               }
             }
           }
           std::string name = str(base, "/e", k, "/ports", fam.suffix);
-          out.sets.push_back(tuple_set(name, fam.addr, normalize(std::move(tuples))));
+          out.sets.push_back(tuple_set(name, fam.family, normalize(std::move(tuples))));
           r.stmts.push_back(lookup({fam.daddr, Sel::kL4proto, Sel::kThDport}, name));
         } else if (!rule.peers.empty()) {
           std::string name = str(base, "/e", k, "/peers", fam.suffix);
-          out.sets.push_back(addr_set(name, fam.addr, peer_ranges(ctx, p, rule, fam.family), true));
+          out.sets.push_back(addr_set(name, fam.family, peer_ranges(p, rule, fam.family), true));
           r.stmts.push_back(lookup({fam.daddr}, name));
         }
         r.stmts.push_back(nft::ret());
@@ -280,69 +350,30 @@ void compile_policy(Ctx& ctx, const NetworkPolicy& p, Compiled& out) {
     if (targets_used) {
       std::vector<AddrRange> addrs;
       for (const PodState* t : targets) add_ips(addrs, t->ips, fam.family);
-      out.sets.push_back(addr_set(targets_set, fam.addr, normalize(std::move(addrs)), false));
+      out.sets.push_back(addr_set(targets_set, fam.family, normalize(std::move(addrs)), false));
     }
   }
+  return out;
 }
 
-nft::Rule rule(std::vector<nft::Stmt> stmts, std::string c = {}) {
-  nft::Rule r;
-  r.stmts = std::move(stmts);
-  r.comment = std::move(c);
-  return r;
-}
+// ---- Compiler: dispatch and assembly ------------------------------------------------------------
 
-nft::Chain base_chain(std::string name, nft::Hook hook, int32_t prio) {
-  nft::Chain c;
-  c.name = std::move(name);
-  c.base = nft::BaseChain{nft::ChainType::kFilter, hook, prio, nft::Policy::kAccept};
-  return c;
-}
-
-}  // namespace
-
-std::string policy_set_base(std::string_view ns, std::string_view name) {
-  std::string base = str(ns, '/', name);
-  if (base.size() <= kMaxNameBase) return base;
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : base) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return str(base.substr(0, kMaxNameBase - 17), '~', hex(&h, 8));
-}
-
-nft::Ruleset compile(const ClusterView& view) {
-  Ctx ctx(view);
-  nft::Ruleset rs;
-  rs.table = {nft::TableFamily::kInet, std::string(kTableName)};
-
-  // Neighbour discovery (RS, RA, NS, NA, redirect) always passes.
-  nft::Set nd;
-  nd.name = "nd";
-  nd.key = {Type::kIcmpv6Type};
-  for (uint8_t t = 133; t <= 137; ++t) nd.elements.push_back(nft::element({nft::Value::u8(t)}));
-  rs.sets.push_back(std::move(nd));
-
-  // Policies, grouped by namespace (ClusterView::policies is ordered by "ns/name").
-  std::map<std::string, Compiled, std::less<>> by_ns;
-  for (const auto& [key, p] : view.policies) compile_policy(ctx, p, by_ns[p.namespace_]);
-
-  // Dispatch: local pods some policy isolates jump to their namespace's chain.
+std::vector<nft::Set> Compiler::dispatch() const {
   std::vector<nft::Element> disp[2][2];  // [ingress=0/egress=1][v4=0/v6=1]
-  for (const auto& [key, st] : ctx.states) {
-    if (!st.local || !st.eligible) continue;
-    const Pod& pod = *st.pod;
+  for (const auto& [key, st] : local_) {
+    if (!st->eligible) continue;
+    const Pod& pod = *st->pod;
     bool in = false, eg = false;
-    auto lo = view.policies.lower_bound(str(pod.namespace_, '/'));
-    for (auto it = lo; it != view.policies.end() && it->second.namespace_ == pod.namespace_; ++it) {
+    std::string prefix = str(pod.namespace_, '/');
+    for (auto it = view_.policies.lower_bound(prefix);
+         it != view_.policies.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
       const auto& p = it->second;
       if (!(p.ingress_isolation || p.egress_isolation)) continue;
       if (!matches(p.pod_selector, pod.labels)) continue;
       in = in || p.ingress_isolation;
       eg = eg || p.egress_isolation;
     }
-    for (const auto& ip : st.ips) {
+    for (const auto& ip : st->ips) {
       int f = ip.is_v4() ? 0 : 1;
       if (in) {
         auto e = nft::element({ip}, nft::jump(ingress_chain(pod.namespace_)));
@@ -356,17 +387,33 @@ nft::Ruleset compile(const ClusterView& view) {
       }
     }
   }
-  const char* map_names[2][2] = {{"ingress4", "ingress6"}, {"egress4", "egress6"}};
+  static constexpr const char* kNames[2][2] = {{"ingress4", "ingress6"}, {"egress4", "egress6"}};
+  std::vector<nft::Set> maps;
   for (int d = 0; d < 2; ++d) {
     for (int f = 0; f < 2; ++f) {
       nft::Set m;
-      m.name = map_names[d][f];
+      m.name = kNames[d][f];
       m.key = {kFams[f].addr};
       m.data = {Type::kVerdict};
       m.elements = std::move(disp[d][f]);
-      rs.sets.push_back(std::move(m));
+      maps.push_back(std::move(m));
     }
   }
+  return maps;
+}
+
+nft::Ruleset Compiler::assemble(
+    const std::map<std::string, PolicyOutput, std::less<>>& outputs) const {
+  nft::Ruleset rs;
+  rs.table = {nft::TableFamily::kInet, std::string(kTableName)};
+
+  // Neighbour discovery (RS, RA, NS, NA, redirect) always passes.
+  nft::Set nd;
+  nd.name = "nd";
+  nd.key = {Type::kIcmpv6Type};
+  for (uint8_t t = 133; t <= 137; ++t) nd.elements.push_back(nft::element({nft::Value::u8(t)}));
+  rs.sets.push_back(std::move(nd));
+  for (auto& m : dispatch()) rs.sets.push_back(std::move(m));
 
   auto established = nft::match_any(Sel::kCtState, nft::ct::kEstablished | nft::ct::kRelated);
   nft::Cmp revoked{Sel::kCtMark, nft::CmpOp::kEq, nft::Value::u32(kRevokedMark),
@@ -395,26 +442,39 @@ nft::Ruleset compile(const ClusterView& view) {
   input.rules.push_back(rule({nft::Vmap{{Sel::kIp6Saddr}, "egress6"}}));
   rs.chains.push_back(std::move(input));
 
+  // One ingress and one egress chain per namespace with policies: the policies' rules in policy
+  // order (ClusterView::policies is ordered by "ns/name"), then drop.
   auto invalid = rule({nft::match_any(Sel::kCtState, nft::ct::kInvalid), nft::drop()});
-  for (auto& [ns, c] : by_ns) {
-    nft::Chain in;
-    in.name = ingress_chain(ns);
-    in.rules.push_back(invalid);
-    for (auto& r : c.ingress) in.rules.push_back(std::move(r));
-    in.rules.push_back(rule({nft::drop()}));
-    nft::Chain eg;
-    eg.name = egress_chain(ns);
-    eg.rules.push_back(invalid);
-    for (auto& r : c.egress) eg.rules.push_back(std::move(r));
-    eg.rules.push_back(rule({nft::drop()}));
-    rs.chains.push_back(std::move(in));
-    rs.chains.push_back(std::move(eg));
-    for (auto& s : c.sets) rs.sets.push_back(std::move(s));
+  std::map<std::string, std::pair<nft::Chain, nft::Chain>, std::less<>> chains;
+  for (const auto& [key, out] : outputs) {
+    const std::string ns = key.substr(0, key.find('/'));
+    auto [it, inserted] = chains.try_emplace(ns);
+    auto& [in, eg] = it->second;
+    if (inserted) {
+      in.name = ingress_chain(ns);
+      eg.name = egress_chain(ns);
+      in.rules.push_back(invalid);
+      eg.rules.push_back(invalid);
+    }
+    in.rules.insert(in.rules.end(), out.ingress.begin(), out.ingress.end());
+    eg.rules.insert(eg.rules.end(), out.egress.begin(), out.egress.end());
+    for (const auto& ps : out.sets) rs.sets.push_back(to_nft(ps));
   }
-  // Chains referenced by dispatch elements must exist even when a namespace's policies were all
-  // removed in the same breath; they do, since dispatch is computed from the same policies.
+  for (auto& [ns, pair] : chains) {
+    pair.first.rules.push_back(rule({nft::drop()}));
+    pair.second.rules.push_back(rule({nft::drop()}));
+    rs.chains.push_back(std::move(pair.first));
+    rs.chains.push_back(std::move(pair.second));
+  }
   rs.sort();
   return rs;
+}
+
+nft::Ruleset compile(const ClusterView& view) {
+  Compiler c(view);
+  std::map<std::string, PolicyOutput, std::less<>> outputs;
+  for (const auto& [key, p] : view.policies) outputs.emplace(key, c.policy(p));
+  return c.assemble(outputs);
 }
 
 }  // namespace knit::watcher

@@ -33,10 +33,13 @@
 // Input runs after IPVS's local-in hooks (98, 99) so only traffic really for the node is judged.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nft/nft_types.hpp"
+#include "watcher/intervals.hpp"
 #include "watcher/view.hpp"
 
 namespace knit::watcher {
@@ -47,10 +50,81 @@ inline constexpr int32_t kPostroutingPriority = 95;
 /// Priority of the input chain: after IPVS local-in (NF_IP_PRI_NAT_SRC - 2, - 1).
 inline constexpr int32_t kInputPriority = 101;
 
+/// One of a policy's sets, compactly: disjoint sorted address ranges, or (for `addr . proto .
+/// port` sets) disjoint sorted tuples. A few dozen bytes per element instead of an nft::Element,
+/// which matters at 10k pods; to_nft() builds the kernel's form when a change needs it.
+struct PolicySet {
+  std::string name;
+  Family family = Family::kV4;
+  bool tuples_key = false;  ///< key is addr . inet_proto . inet_service (interval)
+  bool interval = true;     ///< false for the pods (targets) sets: plain hash sets of addresses
+  std::vector<AddrRange> addrs;
+  std::vector<Tuple> tuples;
+  size_t size() const noexcept { return tuples_key ? tuples.size() : addrs.size(); }
+  friend bool operator==(const PolicySet&, const PolicySet&) = default;
+};
+
+/// The kernel form of a policy set.
+nft::Set to_nft(const PolicySet& s);
+
+/// What one policy contributes: its sets and its rules for the namespace chains.
+struct PolicyOutput {
+  std::vector<PolicySet> sets;
+  std::vector<nft::Rule> ingress;
+  std::vector<nft::Rule> egress;
+  friend bool operator==(const PolicyOutput&, const PolicyOutput&) = default;
+};
+
+/// The compiler with its indexes over a view, kept up to date one pod at a time so that an
+/// event costs work proportional to what it touches, not to the cluster.
+///
+/// The view must outlive the compiler, and its maps must be updated in place (std::map nodes
+/// stay put): after changing, adding or erasing pods call refresh_pod() for each, after
+/// namespace changes refresh_namespace().
+class Compiler {
+ public:
+  explicit Compiler(const ClusterView& view);
+
+  /// Re-reads the pod `key` (changed, added or erased) from the view.
+  void refresh_pod(std::string_view key);
+  /// Re-reads a namespace's labels (changed, added or erased).
+  void refresh_namespace(std::string_view name);
+  /// Recomputes every pod's locality and addresses (attachments changed).
+  void refresh_all();
+
+  /// The sets and rules of one policy.
+  PolicyOutput policy(const NetworkPolicy& p) const;
+  /// The four dispatch maps (ingress4, ingress6, egress4, egress6) with their elements.
+  std::vector<nft::Set> dispatch() const;
+  /// The whole table from per-policy outputs (keyed like ClusterView::policies).
+  nft::Ruleset assemble(const std::map<std::string, PolicyOutput, std::less<>>& outputs) const;
+
+  /// The compiler's idea of a pod (nullptr when unknown).
+  const PodState* state(std::string_view key) const;
+  /// A namespace's labels (a namespace without an object still has its name label).
+  const Labels& namespace_labels(std::string_view ns) const;
+  const ClusterView& view() const noexcept { return view_; }
+
+ private:
+  template <class F>
+  void for_each_peer_pod(const PolicyPeer& peer, const std::string& policy_ns, F&& f) const;
+  std::vector<AddrRange> peer_ranges(const NetworkPolicy& p, const PolicyRule& rule,
+                                            Family f) const;
+
+  const ClusterView& view_;
+  std::map<std::string, PodState, std::less<>> states_;
+  std::map<std::string, std::map<std::string, const PodState*, std::less<>>, std::less<>> by_ns_;
+  std::map<std::string, const PodState*, std::less<>> local_;
+  mutable std::map<std::string, Labels, std::less<>> synthetic_;
+};
+
 /// The desired `inet knit` table for `view`. Deterministic: the same view gives the same value.
 nft::Ruleset compile(const ClusterView& view);
 
 /// Base name of a policy's sets ("<ns>/<name>", shortened with a hash when very long).
 std::string policy_set_base(std::string_view ns, std::string_view name);
+/// Names of the namespace chains.
+std::string ingress_chain(std::string_view ns);
+std::string egress_chain(std::string_view ns);
 
 }  // namespace knit::watcher

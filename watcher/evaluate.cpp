@@ -1,49 +1,48 @@
 #include "watcher/evaluate.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace knit::watcher {
 
 namespace {
 
-/// The packet's value of a selector, in the kernel's register layout.
-std::optional<nft::Value> value_of(nft::Sel s, const Flow& f) {
+bool in_range(const IpAddr& a, const AddrRange& r) {
+  return a.family() == r.lo.family() && r.lo.to_u128() <= a.to_u128() &&
+         a.to_u128() <= r.hi.to_u128();
+}
+
+bool is_addr(nft::Sel s) {
+  return s == nft::Sel::kIpSaddr || s == nft::Sel::kIpDaddr || s == nft::Sel::kIp6Saddr ||
+         s == nft::Sel::kIp6Daddr;
+}
+
+std::optional<IpAddr> addr_of(nft::Sel s, const Flow& f) {
   switch (s) {
     case nft::Sel::kIpSaddr:
-      return f.src.is_v4() ? std::optional(nft::Value::addr(f.src)) : std::nullopt;
+      return f.src.is_v4() ? std::optional(f.src) : std::nullopt;
     case nft::Sel::kIpDaddr:
-      return f.dst.is_v4() ? std::optional(nft::Value::addr(f.dst)) : std::nullopt;
+      return f.dst.is_v4() ? std::optional(f.dst) : std::nullopt;
     case nft::Sel::kIp6Saddr:
-      return !f.src.is_v4() ? std::optional(nft::Value::addr(f.src)) : std::nullopt;
+      return !f.src.is_v4() ? std::optional(f.src) : std::nullopt;
     case nft::Sel::kIp6Daddr:
-      return !f.dst.is_v4() ? std::optional(nft::Value::addr(f.dst)) : std::nullopt;
-    case nft::Sel::kL4proto:
-      return nft::Value::u8(f.proto);
-    case nft::Sel::kThDport:
-      return nft::Value::port(f.dport);
+      return !f.dst.is_v4() ? std::optional(f.dst) : std::nullopt;
     default:
       return std::nullopt;
   }
 }
 
-bool field_in(const uint8_t* v, const uint8_t* lo, const uint8_t* hi, size_t n) {
-  return std::memcmp(lo, v, n) <= 0 && std::memcmp(v, hi, n) <= 0;
-}
-
 }  // namespace
 
-Evaluator::Evaluator(const nft::Ruleset& rs, std::set<IpAddr> node_addrs)
-    : rs_(rs), node_addrs_(std::move(node_addrs)) {
-  for (const auto& s : rs_.sets) sets_[s.name] = &s;
-  for (const auto& c : rs_.chains) chains_[c.name] = &c;
-}
+Evaluator::Evaluator(const Reconciler& rec, std::set<IpAddr> node_addrs)
+    : rec_(rec), node_addrs_(std::move(node_addrs)) {}
 
 std::optional<std::string> Evaluator::dispatch(const char* map, const IpAddr& a) const {
-  auto it = sets_.find(map);
-  if (it == sets_.end()) return std::nullopt;
+  const nft::Set* m = rec_.dispatch_map(map);
+  if (m == nullptr) return std::nullopt;
   auto v = nft::Value::addr(a);
-  for (const auto& e : it->second->elements) {
-    if (e.key.size() >= v.size() && std::memcmp(e.key.data(), v.data(), v.size()) == 0) {
+  for (const auto& e : m->elements) {
+    if (e.key.size() == v.size() && std::memcmp(e.key.data(), v.data(), v.size()) == 0) {
       return e.verdict.chain;
     }
   }
@@ -51,49 +50,38 @@ std::optional<std::string> Evaluator::dispatch(const char* map, const IpAddr& a)
 }
 
 bool Evaluator::lookup(const nft::Lookup& l, const Flow& f) const {
-  auto it = sets_.find(l.set);
-  if (it == sets_.end()) return l.negate;
-  const nft::Set& s = *it->second;
-  // Build the key's fields; a selector the flow lacks (wrong family) never matches.
-  std::vector<nft::Value> fields;
-  for (auto sel : l.key) {
-    auto v = value_of(sel, f);
-    if (!v) return l.negate;
-    fields.push_back(*v);
-  }
+  const PolicySet* s = rec_.policy_set(l.set);
+  if (s == nullptr || l.key.empty() || !is_addr(l.key[0])) return l.negate;
+  auto addr = addr_of(l.key[0], f);
+  if (!addr) return l.negate;  // the other family's rule
   bool found = false;
-  for (const auto& e : s.elements) {
-    size_t off = 0;
-    bool ok = true;
-    for (const auto& v : fields) {
-      const uint8_t* lo = e.key.data() + off;
-      const uint8_t* hi = (s.interval ? e.key_end : e.key).data() + off;
-      if (off + v.size() > e.key.size() || !field_in(v.data(), lo, hi, v.size())) {
-        ok = false;
+  if (!s->tuples_key) {
+    auto it = std::upper_bound(s->addrs.begin(), s->addrs.end(), *addr,
+                               [](const IpAddr& a, const AddrRange& r) { return a < r.lo; });
+    found = it != s->addrs.begin() && in_range(*addr, *std::prev(it));
+  } else {
+    for (const auto& t : s->tuples) {
+      if (t.proto == f.proto && t.ports.lo <= f.dport && f.dport <= t.ports.hi &&
+          in_range(*addr, t.addr)) {
+        found = true;
         break;
       }
-      off += fields.size() > 1 ? (v.size() + 3) / 4 * 4 : v.size();
-    }
-    if (ok) {
-      found = true;
-      break;
     }
   }
   return found != l.negate;
 }
 
 bool Evaluator::chain_allows(const std::string& name, const Flow& f, bool egress) const {
-  auto it = chains_.find(name);
-  if (it == chains_.end()) return true;
-  for (const auto& r : it->second->rules) {
+  const nft::Chain* c = rec_.chain(name);
+  if (c == nullptr) return true;
+  for (const auto& r : c->rules) {
     bool match = true;
     std::optional<nft::Verdict> verdict;
     for (const auto& st : r.stmts) {
       if (const auto* lk = std::get_if<nft::Lookup>(&st)) {
-        match = match && lookup(*lk, f);
-      } else if (const auto* c = std::get_if<nft::Cmp>(&st)) {
-        // `ct state invalid drop`: a flow being judged is not invalid.
-        if (c->sel == nft::Sel::kCtState || c->sel == nft::Sel::kCtMark) match = false;
+        match = lookup(*lk, f);
+      } else if (std::holds_alternative<nft::Cmp>(st)) {
+        match = false;  // `ct state invalid drop`: a flow being judged is not invalid
       } else if (const auto* v = std::get_if<nft::Verdict>(&st)) {
         verdict = *v;
       }
@@ -115,9 +103,8 @@ bool Evaluator::chain_allows(const std::string& name, const Flow& f, bool egress
 }
 
 bool Evaluator::relevant(const Flow& f) const {
-  const char* e = f.src.is_v4() ? "egress4" : "egress6";
-  const char* i = f.dst.is_v4() ? "ingress4" : "ingress6";
-  return dispatch(e, f.src) || dispatch(i, f.dst);
+  return dispatch(f.src.is_v4() ? "egress4" : "egress6", f.src) ||
+         dispatch(f.dst.is_v4() ? "ingress4" : "ingress6", f.dst);
 }
 
 bool Evaluator::allows(const Flow& f) const {

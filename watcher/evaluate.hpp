@@ -1,18 +1,19 @@
 // watcher/evaluate.hpp: what the committed table decides for a new flow (pure).
 //
-// An interpreter for the shapes compile() produces: the postrouting chain's dispatch maps, the
-// namespace chains, and lookups in (concatenated, interval) sets. The agent uses it to find the
-// conntrack entries a change no longer allows; it answers "what would the kernel now do with
-// the first packet of this flow", which is exactly the question revocation asks.
+// An interpreter for the shapes compile() produces: the dispatch maps, the namespace chains and
+// lookups in the policies' sets, read from the reconciler's record of what it committed. The
+// agent uses it to find the conntrack entries a change no longer allows; it answers "what would
+// the kernel now do with the first packet of this flow", which is exactly the question
+// revocation asks.
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "core/ip.hpp"
-#include "nft/nft_types.hpp"
+#include "watcher/reconciler.hpp"
 
 namespace knit::watcher {
 
@@ -25,9 +26,9 @@ struct Flow {
 
 class Evaluator {
  public:
-  /// `rs` must outlive the evaluator. `node_addrs` are the node's own addresses (traffic from
+  /// `rec` must outlive the evaluator. `node_addrs` are the node's own addresses (traffic from
   /// them is always allowed; traffic to them is judged only by the source's egress).
-  Evaluator(const nft::Ruleset& rs, std::set<IpAddr> node_addrs);
+  Evaluator(const Reconciler& rec, std::set<IpAddr> node_addrs);
 
   /// True when the table accepts the first packet of `flow`.
   bool allows(const Flow& flow) const;
@@ -39,10 +40,8 @@ class Evaluator {
   bool lookup(const nft::Lookup& l, const Flow& f) const;
   std::optional<std::string> dispatch(const char* map, const IpAddr& a) const;
 
-  const nft::Ruleset& rs_;
+  const Reconciler& rec_;
   std::set<IpAddr> node_addrs_;
-  std::map<std::string, const nft::Set*, std::less<>> sets_;
-  std::map<std::string, const nft::Chain*, std::less<>> chains_;
 };
 
 }  // namespace knit::watcher

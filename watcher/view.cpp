@@ -15,6 +15,7 @@ const Labels& ClusterView::namespace_labels(std::string_view ns) const {
 PodState pod_state(const ClusterView& view, const Pod& pod) {
   PodState s;
   s.pod = &pod;
+  s.pod_namespace = pod.namespace_;
   for (const auto& [key, att] : view.attachments) {
     if (att.pod_namespace == pod.namespace_ && att.pod_name == pod.name) {
       s.local = true;
@@ -40,6 +41,7 @@ std::map<std::string, PodState, std::less<>> pod_states(const ClusterView& view)
   for (const auto& [key, pod] : view.pods) {
     PodState s;
     s.pod = &pod;
+    s.pod_namespace = pod.namespace_;
     if (auto it = by_pod.find(key); it != by_pod.end()) {
       s.local = true;
       for (const auto* att : it->second) s.ips.insert(s.ips.end(), att->ips.begin(), att->ips.end());

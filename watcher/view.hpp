@@ -42,6 +42,7 @@ struct ClusterView {
 /// How the compiler sees one pod.
 struct PodState {
   const Pod* pod = nullptr;
+  std::string pod_namespace;  ///< a copy: the index must find it after the pod is gone
   std::vector<IpAddr> ips;  ///< the attachment's when local, else the pod's status
   bool local = false;       ///< attached on this node (CNI report) or scheduled here
   /// Subject to policy and selectable as a peer: not hostNetwork, not Succeeded/Failed (their

@@ -15,34 +15,11 @@
 
 #include "cni/rtnl.hpp"
 #include "test/print.hpp"
+#include "test/unit/nl_attrs.hpp"
 
 using namespace knit;
 namespace rtnl = knit::cni::rtnl;
-
-namespace {
-
-using AttrMap = std::map<int, const nlattr*>;
-
-int collect(const nlattr* a, void* data) {
-  (*static_cast<AttrMap*>(data))[mnl_attr_get_type(a)] = a;
-  return MNL_CB_OK;
-}
-
-AttrMap attrs(const nlmsghdr* nlh, size_t hdr) {
-  AttrMap m;
-  BOOST_REQUIRE(mnl_attr_parse(nlh, static_cast<unsigned>(hdr), collect, &m) >= 0);
-  return m;
-}
-
-AttrMap nested(const nlattr* a) {
-  AttrMap m;
-  BOOST_REQUIRE(mnl_attr_parse_nested(a, collect, &m) >= 0);
-  return m;
-}
-
-std::string s(const nlattr* a) { return mnl_attr_get_str(a); }
-
-}  // namespace
+using namespace knit::test;
 
 BOOST_AUTO_TEST_SUITE(cni_rtnl)
 

@@ -1,0 +1,82 @@
+// watcher/reconciler.hpp: keeping the kernel equal to the compiled view, incrementally.
+//
+// The reconciler remembers what it committed, per policy (compact sets and rules), plus the
+// dispatch maps and namespace chains. Sources report what changed (pods, policies, namespaces);
+// sync() recompiles only the policies those changes can affect (a pod affects the policies
+// that select it as a target or as a peer, old labels or new), diffs just those objects
+// against what it committed, and commits the difference as one transaction: set element adds
+// and deletes for membership, a chain refill only when a policy's rules changed. full_sync()
+// starts over from what the kernel holds; the agent uses it at start and after a failure.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/netlink.hpp"
+#include "nft/nft_types.hpp"
+#include "watcher/compile.hpp"
+
+namespace knit::watcher {
+
+class Reconciler {
+ public:
+  /// Reads the table the kernel holds, compiles the whole view and commits the difference (no
+  /// flush: elements the kernel already has stay). Returns the number of changes committed.
+  /// Throws Error; the reconciler is then not synced.
+  size_t full_sync(nl::Socket& sock, const ClusterView& view);
+
+  /// Report changes made to the view (keys as in ClusterView) since the last sync.
+  void pods_changed(const std::vector<std::string>& keys);
+  void policies_changed(const std::vector<std::string>& keys);
+  void namespaces_changed(const std::vector<std::string>& names);
+  /// Something changed that is not tracked per object: the next sync compiles everything.
+  void everything_changed() { everything_ = true; }
+  bool pending() const noexcept;
+
+  /// Commits what changed since the last sync as one transaction; returns the number of
+  /// changes (0: nothing to do). Needs a prior full_sync with the same view. Throws Error; the
+  /// caller should then full_sync.
+  size_t sync(nl::Socket& sock, const ClusterView& view);
+
+  bool synced() const noexcept { return compiler_ != nullptr; }
+
+  /// The committed state, for evaluating flows (watcher/evaluate.hpp).
+  const PolicySet* policy_set(std::string_view name) const;
+  const nft::Set* dispatch_map(std::string_view name) const;
+  const nft::Chain* chain(std::string_view name) const;
+  /// The whole committed table (builds it: for tests and small views).
+  nft::Ruleset applied() const;
+
+ private:
+  /// What decides which policies a pod can affect.
+  struct Facts {
+    std::string ns;
+    Labels labels;
+    std::vector<IpAddr> ips;
+    std::vector<ContainerPort> ports;
+    bool local = false;
+    bool eligible = false;
+    friend bool operator==(const Facts&, const Facts&) = default;
+  };
+  static std::optional<Facts> facts_of(const PodState* st);
+  void affected_by_pod(const ClusterView& view, const std::optional<Facts>& old_facts,
+                       const std::optional<Facts>& new_facts, std::set<std::string>& policies,
+                       std::set<std::string>& namespaces) const;
+  nft::Chain build_chain(const std::string& ns, bool ingress) const;
+  void index_sets();
+
+  std::unique_ptr<Compiler> compiler_;
+  std::map<std::string, PolicyOutput, std::less<>> outputs_;
+  std::map<std::string, std::optional<Facts>, std::less<>> facts_;
+  std::vector<nft::Set> dispatch_;
+  std::map<std::string, nft::Chain, std::less<>> chains_;  // namespace chains only
+  std::map<std::string, const PolicySet*, std::less<>> set_index_;
+  std::set<std::string, std::less<>> dirty_pods_, dirty_policies_, dirty_namespaces_;
+  bool everything_ = false;
+};
+
+}  // namespace knit::watcher
