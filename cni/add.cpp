@@ -1,12 +1,15 @@
 // CNI ADD: reserve, then wire; undo everything on failure.
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <variant>
 
 #include "cni/agent_client.hpp"
-#include "cni/rtnl.hpp"
+#include "cni/conntrack.hpp"
+#include "cni/hostport.hpp"
+#include "core/rtnl.hpp"
 #include "cni/verbs.hpp"
 #include "cni/wiring.hpp"
 #include "core/error.hpp"
@@ -114,6 +117,25 @@ VethIndexes create_veth(nl::Socket& host, nl::Socket& pod_sock, const Wiring& w,
   }
 }
 
+/// Programs the DNAT of `entries` (one attachment's) and drops conntrack entries that would keep
+/// UDP clients of those ports away from the new pod.
+void add_hostports(const conf::NetConf& c, const std::vector<hostport::Entry>& entries) {
+  nl::Socket nft = nl::Socket::open(NETLINK_NETFILTER);
+  {
+    auto lock = hostport::lock(c.data_dir);
+    hostport::add(nft, entries);
+  }
+  for (const auto& e : entries) {
+    if (e.proto != IPPROTO_UDP) continue;
+    try {
+      flush_conntrack_port(nft, e.family(), e.proto, e.host_port);
+    } catch (const Error& err) {
+      // Not fatal: stale entries expire once their clients pause (nf_conntrack_udp_timeout).
+      log::warn(str("hostPort udp/", e.host_port, ": ", err.what()));
+    }
+  }
+}
+
 }  // namespace
 
 conf::Result cmd_add(const conf::Request& req) {
@@ -203,6 +225,9 @@ conf::Result cmd_add(const conf::Request& req) {
   nl::Request host_req;
   if (w.gw6) rtnl::new_addr(host_req, host_index, w.host_ifname, Prefix(*w.gw6, 64), true);
   rtnl::set_link_up(host_req, host_index, w.host_ifname, alias);
+  if (hostport::needs_route_localnet(att)) {
+    rtnl::enable_route_localnet(host_req, host_index, w.host_ifname);
+  }
   for (const auto& ip : w.pod_ips) {
     rtnl::new_route(host_req, {Prefix::host(ip), std::nullopt, host_index, w.host_ifname, true});
     rtnl::new_neigh(host_req, host_index, w.host_ifname, ip, w.pod_mac);
@@ -210,6 +235,16 @@ conf::Result cmd_add(const conf::Request& req) {
   host.transact(host_req);
   if (has_v4) write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
   if (has_v6) write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+
+  // hostPort: DNAT elements in knit's own table, before the container starts.
+  if (auto entries = hostport::entries_for(att, c.name); !entries.empty()) {
+    add_hostports(c, entries);
+    undo.add([&c, owner = entries.front().owner] {
+      auto lock = hostport::lock(c.data_dir);
+      nl::Socket nft = nl::Socket::open(NETLINK_NETFILTER);
+      hostport::remove(nft, {owner});
+    });
+  }
 
   // Policy: the pod's addresses must be in the agent's sets before the container starts.
   report_attach(c, att);

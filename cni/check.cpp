@@ -5,7 +5,8 @@
 
 #include <algorithm>
 
-#include "cni/rtnl.hpp"
+#include "core/rtnl.hpp"
+#include "cni/hostport.hpp"
 #include "cni/verbs.hpp"
 #include "cni/wiring.hpp"
 #include "core/error.hpp"
@@ -108,6 +109,10 @@ void cmd_check(const conf::Request& req) {
       differs(str("host route ", Prefix::host(ip).to_string(), " dev ", att.host_ifname,
                   " is missing"));
     }
+  }
+  if (auto entries = hostport::entries_for(att, c.name); !entries.empty()) {
+    nl::Socket nft = nl::Socket::open(NETLINK_NETFILTER);
+    if (auto missing = hostport::check(nft, entries)) differs(*missing);
   }
 }
 

@@ -7,7 +7,8 @@
 #include <set>
 
 #include "cni/agent_client.hpp"
-#include "cni/rtnl.hpp"
+#include "cni/hostport.hpp"
+#include "core/rtnl.hpp"
 #include "cni/verbs.hpp"
 #include "cni/wiring.hpp"
 #include "core/error.hpp"
@@ -33,6 +34,14 @@ void remove_host_routes(nl::Socket& host, const ipam::Attachment& att) {
 }
 
 namespace {
+
+/// Deletes the hostPort elements of `owners` (see cni/hostport.hpp).
+void remove_hostports(const conf::NetConf& c, const std::set<std::string>& owners) {
+  auto lock = hostport::lock(c.data_dir);
+  nl::Socket nft = nl::Socket::open(NETLINK_NETFILTER);
+  size_t n = hostport::remove(nft, owners);
+  if (n > 0) log::debug(str("removed ", n, " hostPort element(s)"));
+}
 
 void delete_links_now(const std::vector<LinkRef>& links) {
   if (links.empty()) return;
@@ -90,6 +99,9 @@ void cmd_del(const conf::Request& req) {
     if (const auto* att = txn.state().find(env.container_id, env.ifname)) {
       host_ifname = att->host_ifname;
       remove_host_routes(host, *att);
+      if (!att->port_mappings.empty()) {
+        remove_hostports(c, {hostport::owner_tag(c.name, env.container_id, env.ifname)});
+      }
       ipam::release(txn.state(), env.container_id, env.ifname);
       txn.commit();
     }
@@ -129,6 +141,22 @@ void cmd_gc(const conf::Request& req) {
         errors.push_back(e.what());  // keep going: GC reports every failure at the end
       }
       ipam::release(txn.state(), att.container_id, att.ifname);
+    }
+    // hostPort elements of this network whose attachment is gone: the stale ones, and any a
+    // crash left without a record. Under the store lock, so no ADD of this network records an
+    // attachment in between.
+    try {
+      std::set<std::string> keep;
+      for (const auto& att : txn.state().attachments) {
+        keep.insert(hostport::owner_tag(c.name, att.container_id, att.ifname));
+      }
+      auto lock = hostport::lock(c.data_dir);
+      nl::Socket nft = nl::Socket::open(NETLINK_NETFILTER);
+      if (size_t n = hostport::sweep(nft, c.name, keep); n > 0) {
+        log::info(str("gc: removed ", n, " hostPort element(s)"));
+      }
+    } catch (const Error& e) {
+      errors.push_back(e.what());
     }
     if (!stale.empty() || txn.report().repaired) txn.commit();
     if (!stale.empty()) log::info(str("gc: released ", stale.size(), " attachment(s)"));

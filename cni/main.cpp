@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cni/cni.hpp"
+#include "install/install.hpp"
 #include "lab/lab.hpp"
 #include "watcher/agent.hpp"
 #include "core/log.hpp"
@@ -43,6 +44,8 @@ constexpr const char* kUsage =
     "Subcommands:\n"
     "  knit agent [--manifests DIR] [--node-name NAME] [--socket PATH] [--data-dir DIR]\n"
     "                   run the NetworkPolicy agent\n"
+    "  knit install [--config FILE] [--uninstall] ...\n"
+    "                   copy knit into the node's CNI bin dir (knit install --help)\n"
     "  knit lab up|status|probe|down ...\n"
     "                   a NetworkPolicy sandbox on this machine (knit lab help)\n"
     "  knit version     print the version\n";
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   }
   if (argc >= 2 && std::strcmp(argv[1], "agent") == 0) return knit::watcher::agent_main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "lab") == 0) return knit::lab::main(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "install") == 0) return knit::install::main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "version") == 0) {
     write_all(1, "knit " KNIT_VERSION "\n");
     return 0;

@@ -35,6 +35,7 @@ enum class Code : int {
   kInterfaceExists = 104,     ///< CNI_IFNAME already exists in the container
   kAgent = 105,               ///< the policy agent did not confirm the pod in time
   kCheckFailed = 106,         ///< CHECK found the attachment differs from what ADD set up
+  kPortConflict = 107,        ///< a hostPort (hostIP, protocol, port) is held by another attachment
   kInternal = 999,
 };
 

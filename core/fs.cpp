@@ -48,6 +48,9 @@ void atomic_write(const std::string& dir, const std::string& name, std::string_v
   if (!fd) fail_errno(Code::kIo, str("create ", tmp), errno);
   try {
     write_all(fd.get(), content, tmp);
+    // open() filters `mode` through the umask; callers mean the mode they pass (a CNI plugin
+    // binary must be 0755, a conflist 0644, whatever the umask of whoever runs knit).
+    if (fchmod(fd.get(), mode) != 0) fail_errno(Code::kIo, str("chmod ", tmp), errno);
     if (fsync(fd.get()) != 0) fail_errno(Code::kIo, str("fsync ", tmp), errno);
     fd.reset();
     if (rename(tmp.c_str(), target.c_str()) != 0) {

@@ -14,8 +14,9 @@ namespace knit {
 void make_dirs(const std::string& path, unsigned mode = 0700);
 
 /// Replaces `dir`/`name` with `content` so that a crash leaves either the old or the new file:
-/// write a temporary file, fsync it, rename it over the target, fsync the directory.
-/// Throws Error(kIo) naming the file.
+/// write a temporary file ("."+name+".tmp."+pid), fsync it, rename it over the target, fsync the
+/// directory. The file gets exactly `mode` (the umask does not apply). Throws Error(kIo) naming
+/// the file.
 void atomic_write(const std::string& dir, const std::string& name, std::string_view content,
                   unsigned mode = 0600);
 

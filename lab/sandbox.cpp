@@ -16,7 +16,7 @@
 #include "core/netlink.hpp"
 #include "core/str.hpp"
 #include "lab/names.hpp"
-#include "lab/rtnl.hpp"
+#include "core/rtnl.hpp"
 
 namespace knit::lab {
 
@@ -58,7 +58,7 @@ void create_netns(const std::string& name) {
     // A socket opened here carries the new namespace.
     nl::Socket sock = nl::Socket::open(NETLINK_ROUTE);
     nl::Request req;
-    rtnl::link_up(req, 1, str("lo in ", name));
+    rtnl::set_link_up(req, 1, str("lo in ", name));
     sock.transact(req);
   } catch (...) {
     if (mounted) umount2(path.c_str(), MNT_DETACH);
@@ -100,13 +100,20 @@ void setup_uplink(const Netns& node) {
   constexpr int kUp = 2, kPeer = 3;  // lo is 1 in a fresh namespace
   nl::Socket sock = nl::Socket::open_in(node, NETLINK_ROUTE);
   nl::Request req;
-  rtnl::new_veth_pair(req, kUplink, kUp, kUplinkPeer, kPeer);
-  rtnl::link_up(req, kPeer, kUplinkPeer);
-  rtnl::link_up(req, kUp, kUplink);
-  rtnl::new_addr(req, kUp, kUplink, *Prefix::parse(kNodeV4));
-  rtnl::new_addr(req, kUp, kUplink, *Prefix::parse(kNodeV6));
-  rtnl::new_default_route(req, Family::kV4, kUp, kUplink);
-  rtnl::new_default_route(req, Family::kV6, kUp, kUplink);
+  rtnl::VethSpec veth;
+  veth.host_name = kUplink;
+  veth.host_index = kUp;
+  veth.peer_name = kUplinkPeer;
+  veth.peer_index = kPeer;  // no netns fd: the peer stays here
+  rtnl::new_veth(req, veth);
+  rtnl::set_link_up(req, kPeer, kUplinkPeer);
+  rtnl::set_link_up(req, kUp, kUplink);
+  rtnl::new_addr(req, kUp, kUplink, *Prefix::parse(kNodeV4), true);
+  rtnl::new_addr(req, kUp, kUplink, *Prefix::parse(kNodeV6), true);
+  for (Family f : {Family::kV4, Family::kV6}) {
+    Prefix any(f == Family::kV4 ? IpAddr::v4(0) : IpAddr::from_u128(Family::kV6, 0), 0);
+    rtnl::new_route(req, {any, std::nullopt, kUp, std::string(kUplink), true});
+  }
   sock.transact(req);
 }
 

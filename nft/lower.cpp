@@ -497,7 +497,8 @@ std::string elems_what(const Table& t, const Set& s, bool add, size_t first, siz
 
 /// NEWSETELEM / DELSETELEM messages for all of `s.elements`, split where the element list
 /// would outgrow its 16-bit nest length.
-void lower_elements(Batch& b, const Table& t, const Set& s, bool add, uint32_t change) {
+void lower_elements(Batch& b, const Table& t, const Set& s, bool add, uint32_t change,
+                    uint32_t new_set_id = 0) {
   const std::string where = str(add ? "add elements to set " : "delete elements from set ",
                                 family_name(t.family), ' ', t.name, ' ', s.name);
   for (const auto& e : s.elements) check_element(s, e, where);
@@ -510,7 +511,15 @@ void lower_elements(Batch& b, const Table& t, const Set& s, bool add, uint32_t c
         add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, fam, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
         std::string(), [&](nlmsghdr* nlh) {
           mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, t.name.c_str());
-          mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, s.name.c_str());
+          // A set created in this batch is named by its batch id only. The kernel looks a
+          // set up by name with a linear walk of the table's sets (before trying the id), so
+          // with thousands of sets naming them here made a full sync quadratic; the id lookup
+          // finds a just-created set at once. Remove when the kernel hashes set names.
+          if (new_set_id != 0) {
+            mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(new_set_id));
+          } else {
+            mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, s.name.c_str());
+          }
           auto* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
           size_t list_start = reinterpret_cast<uint8_t*>(list) - reinterpret_cast<uint8_t*>(nlh);
           while (i < s.elements.size() && nlh->nlmsg_len - list_start + kElemBound < kElemListMax) {
@@ -670,7 +679,7 @@ Batch lower(const Plan& p) {
     } else if (auto* as = std::get_if<AddSet>(&c)) {
       auto o = lower_set(t, as->set, ++set_id);
       msg(NFT_MSG_NEWSET, kCreate, [&](nlmsghdr* n) { nftnl_set_nlmsg_build_payload(n, o.get()); });
-      lower_elements(b, t, as->set, true, idx);
+      lower_elements(b, t, as->set, true, idx, set_id);
     } else if (auto* ds = std::get_if<DeleteSet>(&c)) {
       auto o = new_set();
       nftnl_set_set_str(o.get(), NFTNL_SET_TABLE, t.name.c_str());

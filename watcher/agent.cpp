@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
@@ -22,6 +23,7 @@
 #include <set>
 
 #include "conf/agent_proto.hpp"
+#include "conf/containerd.hpp"
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/fs.hpp"
@@ -31,11 +33,16 @@
 #include "ipam/store.hpp"
 #include "nft/apply.hpp"
 #include "nft/plan.hpp"
+#include "watcher/api_source.hpp"
+#include "watcher/cni_config.hpp"
 #include "watcher/compile.hpp"
 #include "watcher/conntrack.hpp"
 #include "watcher/evaluate.hpp"
 #include "watcher/manifests.hpp"
+#include "watcher/metrics.hpp"
+#include "watcher/nat.hpp"
 #include "watcher/reconciler.hpp"
+#include "watcher/routes.hpp"
 
 namespace knit::watcher {
 
@@ -64,7 +71,9 @@ struct Waiter {
 
 class Agent {
  public:
-  explicit Agent(const AgentOptions& o) : opt_(o) { view_.node_name = o.node_name; }
+  explicit Agent(const AgentOptions& o) : opt_(o), cfg_(opt_.config) {
+    view_.node_name = cfg_.node_name;
+  }
 
   int run();
 
@@ -72,6 +81,12 @@ class Agent {
   void setup();
   void load_attachments_from_stores();
   void reload_manifests();
+  void on_api_events();
+  void apply_pods(std::vector<std::string> changed);
+  void claim_ips(const std::string& key, std::vector<std::string>& changed);
+  void apply_nodes();
+  void update_synced();
+  void publish_metrics();
   void reconcile();
   void revoke();
   void on_control_readable(int fd);
@@ -84,12 +99,28 @@ class Agent {
   void close_conn(int fd);
 
   AgentOptions opt_;
+  const conf::AgentConfig& cfg_;
   ClusterView view_;
   Reconciler rec_;
   nl::Socket nft_ = nl::Socket::open(NETLINK_NETFILTER);
   nl::Socket ct_ = nl::Socket::open(NETLINK_NETFILTER);
   nl::Socket rt_ = nl::Socket::open(NETLINK_ROUTE);
   Fd epoll_, signal_, inotify_, listen_;
+  std::unique_ptr<ApiSource> api_;
+  std::set<Kind> api_pending_;  ///< kinds whose first list has not completed
+  bool manifests_loaded_ = false;
+  /// Nodes (API only): routes, masquerade, the conflist.
+  std::map<std::string, Node, std::less<>> nodes_;
+  bool nodes_dirty_ = false;
+  std::optional<MasqueradeCidrs> masq_;
+  std::string conf_dir_;
+  /// Which pod each pod address belongs to (API pods): the latest claim wins (IP reuse).
+  std::map<IpAddr, std::string> ip_owner_;
+  std::map<std::string, std::vector<IpAddr>, std::less<>> raw_ips_;  ///< as the API reports
+  AgentMetrics metrics_;
+  Health health_;
+  std::unique_ptr<MetricsServer> http_;
+  uint64_t revoked_total_ = 0;
   std::map<int, Conn> conns_;
   std::deque<Waiter> waiters_;
   bool synced_ = false;
@@ -98,8 +129,9 @@ class Agent {
   std::string loaded_digest_;
   std::string applied_digest_;
   std::string last_error_;
-  std::optional<Clock::time_point> reload_at_, reconcile_at_;
+  std::optional<Clock::time_point> reload_at_, reconcile_at_, nodes_at_, resync_at_;
   milliseconds retry_ = kRetryMin;
+  milliseconds nodes_retry_ = kRetryMin;
 };
 
 void add_fd(int ep, int fd) {
@@ -120,37 +152,60 @@ void Agent::setup() {
   signal_ = Fd(sys_check(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), "signalfd"));
   add_fd(epoll_.get(), signal_.get());
 
-  if (!opt_.manifests_dir.empty()) {
+  if (!cfg_.manifests_dir.empty()) {
     inotify_ = Fd(sys_check(inotify_init1(IN_CLOEXEC | IN_NONBLOCK), "inotify_init1"));
     uint32_t events = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                       IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-    if (inotify_add_watch(inotify_.get(), opt_.manifests_dir.c_str(), events) < 0) {
-      fail_errno(Code::kIo, str("watch manifests directory ", opt_.manifests_dir), errno);
+    if (inotify_add_watch(inotify_.get(), cfg_.manifests_dir.c_str(), events) < 0) {
+      fail_errno(Code::kIo, str("watch manifests directory ", cfg_.manifests_dir), errno);
     }
     add_fd(epoll_.get(), inotify_.get());
+  } else {
+    // No manifests: the Kubernetes API (--kubeconfig, $KUBECONFIG, else in-cluster).
+    if (cfg_.node_name.empty()) {
+      fail(Code::kInvalidConfig,
+           "node name unknown: set --node-name, node_name in the config, or NODE_NAME");
+    }
+    ApiConfig api = select_api_config(cfg_.kubeconfig);
+    log::info(str("Kubernetes API ", api.server, " (", api.origin, ")"));
+    api_ = std::make_unique<ApiSource>(std::move(api));
+    api_pending_ = {Kind::kNamespace, Kind::kPod, Kind::kNetworkPolicy, Kind::kNode};
+    add_fd(epoll_.get(), api_->fd());
+    if (!cfg_.cni_conf_dir.empty()) {
+      conf_dir_ = cfg_.cni_conf_dir;
+    } else {
+      auto dirs = conf::detect_cni_dirs("", cfg_.containerd_config);
+      conf_dir_ = dirs.conf_dir;
+      log::info(str("CNI conf dir ", conf_dir_, " (", dirs.origin, ")"));
+    }
+  }
+  if (!cfg_.metrics_address.empty()) {
+    http_ = std::make_unique<MetricsServer>(cfg_.metrics_address, metrics_.registry, health_);
+    add_fd(epoll_.get(), http_->fd());
+    log::info(str("metrics and health on ", cfg_.metrics_address, " (port ", http_->port(), ")"));
   }
 
   // The control socket: replace a stale one left by a dead agent.
-  auto slash = opt_.socket_path.rfind('/');
-  if (slash != std::string::npos && slash > 0) make_dirs(opt_.socket_path.substr(0, slash), 0755);
+  auto slash = cfg_.socket_path.rfind('/');
+  if (slash != std::string::npos && slash > 0) make_dirs(cfg_.socket_path.substr(0, slash), 0755);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (opt_.socket_path.size() >= sizeof addr.sun_path) {
-    fail(Code::kInvalidConfig, str("agent socket path too long: ", opt_.socket_path));
+  if (cfg_.socket_path.size() >= sizeof addr.sun_path) {
+    fail(Code::kInvalidConfig, str("agent socket path too long: ", cfg_.socket_path));
   }
-  std::memcpy(addr.sun_path, opt_.socket_path.c_str(), opt_.socket_path.size() + 1);
-  unlink(opt_.socket_path.c_str());
+  std::memcpy(addr.sun_path, cfg_.socket_path.c_str(), cfg_.socket_path.size() + 1);
+  unlink(cfg_.socket_path.c_str());
   listen_ = Fd(sys_check(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket"));
   if (bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    fail_errno(Code::kIo, str("bind agent socket ", opt_.socket_path), errno);
+    fail_errno(Code::kIo, str("bind agent socket ", cfg_.socket_path), errno);
   }
-  chmod(opt_.socket_path.c_str(), 0600);
+  chmod(cfg_.socket_path.c_str(), 0600);
   sys_check(listen(listen_.get(), 128), "listen");
   add_fd(epoll_.get(), listen_.get());
 }
 
 void Agent::load_attachments_from_stores() {
-  std::string root = str(opt_.cni_data_dir, "/ipam");
+  std::string root = str(cfg_.data_dir, "/ipam");
   DIR* d = opendir(root.c_str());
   if (d == nullptr) return;  // no CNI state yet
   std::vector<std::string> networks;
@@ -205,7 +260,7 @@ std::vector<std::string> update_in_place(Map& have, Map&& want) {
 void Agent::reload_manifests() {
   Manifests m;
   try {
-    m = load_manifests(opt_.manifests_dir);
+    m = load_manifests(cfg_.manifests_dir);
   } catch (const Error& e) {
     log::error(str("load manifests: ", e.what()));
     return;
@@ -221,9 +276,11 @@ void Agent::reload_manifests() {
   auto pods_changed = update_in_place(view_.pods, std::move(pods));
   auto pol_changed = update_in_place(view_.policies, std::move(policies));
   loaded_digest_ = m.digest;
+  m = Manifests{};
+  malloc_trim(0);
   if (ns_changed.empty() && pods_changed.empty() && pol_changed.empty() && synced_) {
     if (!dirty_) {
-      applied_digest_ = m.digest;  // nothing to apply: this content is in force already
+      applied_digest_ = loaded_digest_;  // nothing to apply: this content is in force already
       answer_waiters(false);
     }
     return;
@@ -235,8 +292,240 @@ void Agent::reload_manifests() {
   rec_.namespaces_changed(ns_changed);
   rec_.pods_changed(pods_changed);
   rec_.policies_changed(pol_changed);
-  synced_ = true;
+  manifests_loaded_ = true;
   dirty_ = true;
+  update_synced();
+}
+
+void Agent::update_synced() {
+  bool was = synced_;
+  synced_ = (cfg_.manifests_dir.empty() || manifests_loaded_) && api_pending_.empty();
+  if (synced_ && !was) {
+    dirty_ = true;
+    if (api_) log::info("API: first lists of every kind complete; applying");
+  }
+  if (!synced_) {
+    std::string what = "the manifests directory";
+    if (!api_pending_.empty()) {
+      what = "the first list of";
+      for (Kind k : api_pending_) what += str(" ", api_resource(k));
+    }
+    health_.set_synced(false, what);
+  }
+}
+
+namespace {
+
+/// Applies one API event of a kind to the agent's map of that kind; appends the changed keys.
+template <class Map, class Obj, class KeyFn>
+void apply_event(Map& have, ApiEventType type, std::vector<Obj>& objects, const ObjectRef& ref,
+                 KeyFn key, std::vector<std::string>& changed) {
+  switch (type) {
+    case ApiEventType::kReplace: {
+      Map want;
+      for (auto& o : objects) {
+        std::string k = key(o);
+        want.insert_or_assign(std::move(k), std::move(o));
+      }
+      auto c = update_in_place(have, std::move(want));
+      changed.insert(changed.end(), c.begin(), c.end());
+      return;
+    }
+    case ApiEventType::kUpsert:
+      for (auto& o : objects) {
+        std::string k = key(o);
+        auto it = have.find(k);
+        if (it == have.end()) {
+          have.emplace(k, std::move(o));
+        } else if (!(it->second == o)) {
+          it->second = std::move(o);
+        } else {
+          continue;
+        }
+        changed.push_back(std::move(k));
+      }
+      return;
+    case ApiEventType::kDelete: {
+      std::string k = ref.namespace_.empty() ? ref.name : object_key(ref.namespace_, ref.name);
+      if (have.erase(k)) changed.push_back(std::move(k));
+      return;
+    }
+    case ApiEventType::kSynced:
+      return;
+  }
+}
+
+uint64_t rv_number(const std::string& rv) {
+  uint64_t n = 0;
+  for (char c : rv) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+void Agent::on_api_events() {
+  std::vector<std::string> ns_changed, pods_changed, pol_changed, nodes_changed;
+  for (auto& ev : api_->drain()) {
+    switch (ev.kind) {
+      case Kind::kNamespace:
+        apply_event(view_.namespaces, ev.type, ev.objects.namespaces, ev.ref,
+                    [](const Namespace& n) { return n.name; }, ns_changed);
+        break;
+      case Kind::kPod:
+        apply_event(view_.pods, ev.type, ev.objects.pods, ev.ref,
+                    [](const Pod& p) { return object_key(p.namespace_, p.name); }, pods_changed);
+        break;
+      case Kind::kNetworkPolicy:
+        apply_event(view_.policies, ev.type, ev.objects.policies, ev.ref,
+                    [](const NetworkPolicy& p) { return object_key(p.namespace_, p.name); },
+                    pol_changed);
+        break;
+      case Kind::kNode:
+        apply_event(nodes_, ev.type, ev.objects.nodes, ev.ref,
+                    [](const Node& n) { return n.name; }, nodes_changed);
+        break;
+      case Kind::kOther:
+        break;
+    }
+    if (ev.type == ApiEventType::kSynced && api_pending_.erase(ev.kind)) {
+      log::info(str("API: ", api_resource(ev.kind), " listed"));
+    }
+  }
+  if (!pods_changed.empty()) apply_pods(std::move(pods_changed));
+  if (!ns_changed.empty()) rec_.namespaces_changed(ns_changed);
+  if (!pol_changed.empty()) rec_.policies_changed(pol_changed);
+  if (!nodes_changed.empty()) nodes_dirty_ = true;
+  if (!ns_changed.empty() || !pol_changed.empty()) dirty_ = true;
+  update_synced();
+  if (nodes_dirty_ && !api_pending_.count(Kind::kNode) && !nodes_at_) nodes_at_ = Clock::now();
+}
+
+// A pod address is reused once the pod that had it is gone from its node, but the API may still
+// show the old pod with that address for a while (terminating, or its delete not yet seen). The
+// newest claim wins: an address a pod reports for the first time is taken from whichever pod
+// held it, and a pod that keeps reporting an address it lost does not take it back. So a new pod
+// never inherits the rules its address had under the old pod. Claims seen together at start-up
+// go to the pod with the newer resourceVersion.
+void Agent::apply_pods(std::vector<std::string> changed) {
+  size_t n = changed.size();
+  for (size_t i = 0; i < n; ++i) claim_ips(changed[i], changed);
+  rec_.pods_changed(changed);
+  dirty_ = true;
+}
+
+void Agent::claim_ips(const std::string& key, std::vector<std::string>& changed) {
+  auto strip = [&](const std::string& owner, const IpAddr& ip) {
+    auto it = view_.pods.find(owner);
+    if (it == view_.pods.end()) return;
+    auto& ips = it->second.ips;
+    auto pos = std::find(ips.begin(), ips.end(), ip);
+    if (pos == ips.end()) return;
+    ips.erase(pos);
+    changed.push_back(owner);
+    log::info(str("address ", ip.to_string(), " of pod ", owner, " is now ", key,
+                  "'s: the old claim is dropped"));
+  };
+  auto pod = view_.pods.find(key);
+  std::vector<IpAddr> now;
+  if (pod != view_.pods.end() && !pod->second.host_network) now = pod->second.ips;
+  std::vector<IpAddr>& before = raw_ips_[key];
+  for (const auto& ip : before) {
+    if (std::find(now.begin(), now.end(), ip) != now.end()) continue;
+    if (auto o = ip_owner_.find(ip); o != ip_owner_.end() && o->second == key) ip_owner_.erase(o);
+  }
+  for (const auto& ip : now) {
+    bool fresh = std::find(before.begin(), before.end(), ip) == before.end();
+    auto o = ip_owner_.find(ip);
+    if (o == ip_owner_.end() || o->second == key) {
+      ip_owner_[ip] = key;
+      continue;
+    }
+    auto other = view_.pods.find(o->second);
+    bool other_holds = other != view_.pods.end() &&
+                       std::find(raw_ips_[o->second].begin(), raw_ips_[o->second].end(), ip) !=
+                           raw_ips_[o->second].end();
+    bool take = !other_holds ||
+                (fresh && !(before.empty() && rv_number(other->second.resource_version) >
+                                                  rv_number(pod->second.resource_version)));
+    if (take) {
+      if (other_holds) strip(o->second, ip);
+      o->second = key;
+    } else {
+      strip(key, ip);
+    }
+  }
+  if (pod == view_.pods.end()) {
+    raw_ips_.erase(key);
+  } else {
+    before = std::move(now);
+  }
+}
+
+void Agent::apply_nodes() {
+  nodes_at_.reset();
+  nodes_dirty_ = false;
+  std::vector<Node> nodes;
+  nodes.reserve(nodes_.size());
+  for (const auto& [name, n] : nodes_) nodes.push_back(n);
+  bool failed = false;
+  try {
+    auto ch = sync_routes(rt_, plan_routes(nodes, cfg_.node_name));
+    for (const auto& r : ch.add) log::info(str("route added: ", to_string(r)));
+    for (const auto& r : ch.change) log::info(str("route changed: ", to_string(r)));
+    for (const auto& r : ch.remove) log::info(str("route removed: ", to_string(r)));
+    for (const auto& r : ch.blocked) {
+      log::every(str("blocked ", r.dst.to_string()), std::chrono::minutes(5), log::Level::kWarn,
+                 str("route ", to_string(r), " not installed: another owner routes ",
+                     r.dst.to_string()));
+    }
+  } catch (const std::exception& e) {
+    failed = true;
+    log::every("routes", std::chrono::seconds(30), log::Level::kError,
+               str("routes: ", e.what()));
+  }
+  if (auto self = nodes_.find(cfg_.node_name); self != nodes_.end()) {
+    CniConfigOptions o;
+    o.mtu = cfg_.mtu;
+    o.agent_mode = cfg_.agent_mode;
+    if (cfg_.socket_path != conf::AgentConfig{}.socket_path) o.agent_socket = cfg_.socket_path;
+    if (cfg_.data_dir != conf::AgentConfig{}.data_dir) o.data_dir = cfg_.data_dir;
+    o.ipv4 = cfg_.ipv4;
+    o.ipv6 = cfg_.ipv6;
+    if (auto content = render_cni_config(self->second, o)) {
+      try {
+        if (write_cni_config(conf_dir_, *content, cfg_.conflist_name)) {
+          log::info(str("wrote ", conf_dir_, "/", cfg_.conflist_name));
+        }
+      } catch (const std::exception& e) {
+        failed = true;
+        log::every("conflist", std::chrono::seconds(30), log::Level::kError, e.what());
+      }
+    } else {
+      log::every("no podcidr", std::chrono::minutes(1), log::Level::kWarn,
+                 str("node ", cfg_.node_name, " has no podCIDRs yet: no conflist written"));
+    }
+  } else {
+    log::every("no node", std::chrono::minutes(1), log::Level::kWarn,
+               str("node ", cfg_.node_name, " not found in the API: no conflist written"));
+  }
+  if (cfg_.masquerade) {
+    auto c = masquerade_cidrs(nodes, cfg_.node_name, cfg_.no_masquerade_cidrs);
+    if (!masq_ || *masq_ != c) {
+      rec_.set_extra(masquerade_sets(c), {masquerade_chain(c)});
+      masq_ = std::move(c);
+      dirty_ = true;
+    }
+  }
+  if (failed) {
+    nodes_dirty_ = true;
+    nodes_at_ = Clock::now() + nodes_retry_;
+    nodes_retry_ = std::min(nodes_retry_ * 2, kRetryMax);
+  } else {
+    nodes_retry_ = kRetryMin;
+  }
 }
 
 void Agent::reconcile() {
@@ -244,12 +533,22 @@ void Agent::reconcile() {
   auto t0 = Clock::now();
   std::string digest = loaded_digest_;
   try {
-    size_t changes = rec_.synced() ? rec_.sync(nft_, view_) : rec_.full_sync(nft_, view_);
+    bool full = !rec_.synced();
+    size_t changes = full ? rec_.full_sync(nft_, view_) : rec_.sync(nft_, view_);
+    // A full sync and a manifests reload build large transient structures (the whole table,
+    // the JSON documents); hand that memory back rather than keep the peak resident.
+    if (full) malloc_trim(0);
     ++generation_;
     dirty_ = false;
     applied_digest_ = digest;
     last_error_.clear();
     retry_ = kRetryMin;
+    auto elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    metrics_.syncs.inc();
+    metrics_.sync_duration.observe(elapsed);
+    health_.set_last_apply({});
+    health_.set_synced(true);
+    publish_metrics();
     if (changes) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
       log::info(str("applied generation ", generation_, ": ", changes, " change(s) in ", us, " us"));
@@ -258,7 +557,10 @@ void Agent::reconcile() {
     if (changes) revoke();
   } catch (const std::exception& e) {
     last_error_ = e.what();
-    log::error(str("apply: ", e.what(), "; retrying in ", retry_.count(), " ms"));
+    metrics_.sync_errors.inc();
+    health_.set_last_apply(last_error_);
+    log::every("apply", std::chrono::seconds(10), log::Level::kError,
+               str("apply: ", e.what(), "; retrying in ", retry_.count(), " ms"));
     rec_.everything_changed();  // start over from what the kernel holds
     reconcile_at_ = Clock::now() + retry_;
     retry_ = std::min(retry_ * 2, kRetryMax);
@@ -291,8 +593,25 @@ std::set<IpAddr> node_addresses(nl::Socket& rt) {
   return out;
 }
 
+void Agent::publish_metrics() {
+  auto st = rec_.stats();
+  metrics_.set_elements("addrs").set(static_cast<double>(st.addrs));
+  metrics_.set_elements("tuples").set(static_cast<double>(st.tuples));
+  metrics_.set_elements("ports").set(static_cast<double>(st.ports));
+  metrics_.set_elements("maps").set(static_cast<double>(st.maps));
+  metrics_.rules.set(static_cast<double>(st.rules));
+  metrics_.pods_local.set(static_cast<double>(view_.attachments.size()));
+  if (api_) {
+    for (Kind k : {Kind::kNamespace, Kind::kPod, Kind::kNetworkPolicy, Kind::kNode}) {
+      auto a = api_->stats(k);
+      metrics_.api_watch_restarts(api_resource(k)).set(static_cast<double>(a.watch_restarts));
+      metrics_.api_relists(api_resource(k)).set(static_cast<double>(a.lists));
+    }
+  }
+}
+
 void Agent::revoke() {
-  if (!rec_.synced()) return;
+  if (!rec_.synced() || !cfg_.revocation) return;
   try {
     Evaluator ev(rec_, node_addresses(rt_));
     std::vector<CtFlow> doomed;
@@ -302,6 +621,7 @@ void Agent::revoke() {
     }
     if (!doomed.empty()) {
       revoke_flows(ct_, doomed);
+      metrics_.conntrack_revoked.inc(static_cast<double>(doomed.size()));
       log::info(str("cut ", doomed.size(), " connection(s) the policy no longer allows"));
     }
   } catch (const std::exception& e) {
@@ -457,6 +777,8 @@ int Agent::next_timeout_ms() const {
   };
   consider(reload_at_);
   consider(reconcile_at_);
+  consider(nodes_at_);
+  consider(resync_at_);
   for (const auto& w : waiters_) consider(w.deadline);
   if (dirty_ && synced_ && !reconcile_at_) return 0;
   if (!next) return -1;
@@ -470,14 +792,11 @@ int Agent::run() {
   log::info(str("agent started on node ", view_.node_name.empty() ? "(unnamed)" : view_.node_name,
                 "; kernel holds ", had_table ? "a knit table (kept until the first sync)"
                                               : "no knit table",
-                "; socket ", opt_.socket_path));
+                "; socket ", cfg_.socket_path));
   load_attachments_from_stores();
-  if (opt_.manifests_dir.empty()) {
-    synced_ = true;
-    dirty_ = true;
-  } else {
-    reload_manifests();
-  }
+  if (!cfg_.manifests_dir.empty()) reload_manifests();
+  update_synced();
+  if (cfg_.resync_interval.count() > 0) resync_at_ = Clock::now() + cfg_.resync_interval;
   epoll_event events[32];
   for (;;) {
     if (dirty_ && synced_ && !reconcile_at_) reconcile();
@@ -487,7 +806,7 @@ int Agent::run() {
       int fd = events[i].data.fd;
       if (fd == signal_.get()) {
         log::info("agent stopping; the kernel keeps enforcing the last applied state");
-        unlink(opt_.socket_path.c_str());
+        unlink(cfg_.socket_path.c_str());
         return 0;
       }
       if (fd == inotify_.get()) {
@@ -495,6 +814,10 @@ int Agent::run() {
         while (read(inotify_.get(), buf, sizeof buf) > 0) {
         }
         if (!reload_at_) reload_at_ = Clock::now() + opt_.debounce;
+      } else if (api_ && fd == api_->fd()) {
+        on_api_events();
+      } else if (http_ && fd == http_->fd()) {
+        http_->on_readable();
       } else if (fd == listen_.get()) {
         accept_clients();
       } else {
@@ -509,6 +832,16 @@ int Agent::run() {
     if (reconcile_at_ && now >= *reconcile_at_) {
       reconcile_at_.reset();
       if (synced_) dirty_ = true;
+    }
+    if (nodes_at_ && now >= *nodes_at_) apply_nodes();
+    if (resync_at_ && now >= *resync_at_) {
+      // Start over from what the kernel holds (someone may have changed knit's table or routes).
+      resync_at_ = now + cfg_.resync_interval;
+      if (synced_) {
+        rec_.everything_changed();
+        dirty_ = true;
+      }
+      if (api_ && !api_pending_.count(Kind::kNode)) nodes_at_ = now;
     }
     answer_waiters(false);
   }
@@ -531,31 +864,20 @@ int run_agent(const AgentOptions& options) { return Agent_run_guarded(options); 
 int agent_main(int argc, char** argv) {
   log::init_from_env(log::Level::kInfo);
   AgentOptions o;
-  if (const char* n = std::getenv("NODE_NAME")) o.node_name = n;
-  for (int i = 2; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) {
-        log::error(str("agent: ", a, " needs a value"));
-        std::exit(2);
-      }
-      out = argv[++i];
-    };
-    if (a == "--manifests") {
-      value(o.manifests_dir);
-    } else if (a == "--node-name") {
-      value(o.node_name);
-    } else if (a == "--socket") {
-      value(o.socket_path);
-    } else if (a == "--data-dir") {
-      value(o.cni_data_dir);
-    } else {
-      log::error(str("agent: unknown argument ", a,
-                     " (usage: knit agent [--manifests DIR] [--node-name NAME] [--socket PATH] "
-                     "[--data-dir DIR])"));
-      return 2;
+  try {
+    auto action = conf::apply_flags(o.config, argc - 2, argv + 2,
+                                    [](const char* k) { return std::getenv(k); });
+    if (action == conf::FlagsAction::kHelp) {
+      std::string u = conf::agent_usage();
+      (void)!write(1, u.data(), u.size());
+      return 0;
     }
+  } catch (const Error& e) {
+    log::error(str("agent: ", e.what()));
+    return 2;
   }
+  log::set_level(o.config.log_level);
+  log::info(str("agent: ", conf::describe(o.config)));
   return run_agent(o);
 }
 

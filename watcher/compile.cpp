@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "core/str.hpp"
 #include "watcher/conntrack.hpp"
@@ -57,22 +58,64 @@ std::optional<PortRange> resolve(const PolicyPort& pp, const Pod* pod) {
   return std::nullopt;
 }
 
-PolicySet addr_set(std::string name, Family f, std::vector<AddrRange> ranges, bool interval) {
-  PolicySet s;
-  s.name = std::move(name);
-  s.family = f;
-  s.interval = interval;
-  s.addrs = std::move(ranges);
+std::shared_ptr<const PolicySet> addr_set(std::string name, Family f,
+                                          std::vector<AddrRange> ranges, bool interval) {
+  auto s = std::make_shared<PolicySet>();
+  s->name = std::move(name);
+  s->family = f;
+  s->interval = interval;
+  s->addrs = std::move(ranges);
   return s;
 }
 
-PolicySet tuple_set(std::string name, Family f, std::vector<Tuple> tuples) {
-  PolicySet s;
-  s.name = std::move(name);
-  s.family = f;
-  s.tuples_key = true;
-  s.tuples = std::move(tuples);
+std::shared_ptr<const PolicySet> tuple_set(std::string name, Family f, std::vector<Tuple> tuples) {
+  auto s = std::make_shared<PolicySet>();
+  s->name = std::move(name);
+  s->family = f;
+  s->kind = PolicySet::Kind::kTuples;
+  s->tuples = std::move(tuples);
   return s;
+}
+
+std::shared_ptr<const PolicySet> ports_set(std::string name, Family f,
+                                           std::vector<ProtoPorts> ports) {
+  // Sorted, with overlapping or adjacent ranges of a protocol merged.
+  std::sort(ports.begin(), ports.end());
+  std::vector<ProtoPorts> merged;
+  for (const auto& p : ports) {
+    if (!merged.empty() && merged.back().proto == p.proto &&
+        static_cast<uint32_t>(p.ports.lo) <= static_cast<uint32_t>(merged.back().ports.hi) + 1) {
+      merged.back().ports.hi = std::max(merged.back().ports.hi, p.ports.hi);
+    } else {
+      merged.push_back(p);
+    }
+  }
+  auto s = std::make_shared<PolicySet>();
+  s->name = std::move(name);
+  s->family = f;
+  s->kind = PolicySet::Kind::kPorts;
+  s->ports = std::move(merged);
+  return s;
+}
+
+bool is_named(const PolicyPort& pp) {
+  return pp.port && std::holds_alternative<std::string>(*pp.port);
+}
+
+/// Canonical text of a rule's peers: policies with the same text share a peer set.
+std::string peers_key(const NetworkPolicy& p, const PolicyRule& rule) {
+  std::string key;
+  for (const auto& peer : rule.peers) {
+    if (!key.empty()) key += '|';
+    if (peer.ip_block) {
+      key += str("ip:", to_string(*peer.ip_block));
+      continue;
+    }
+    key += peer.namespace_selector ? str("ns:", to_string(*peer.namespace_selector))
+                                   : str("in:", p.namespace_);
+    key += str(";pod:", peer.pod_selector ? to_string(*peer.pod_selector) : std::string("*"));
+  }
+  return key;
 }
 
 nft::Lookup lookup(std::vector<Sel> key, std::string set) {
@@ -110,22 +153,33 @@ nft::Set to_nft(const PolicySet& ps) {
   Type addr = ps.family == Family::kV4 ? Type::kIpv4Addr : Type::kIpv6Addr;
   nft::Set s;
   s.name = ps.name;
-  s.interval = ps.interval || ps.tuples_key;
-  if (ps.tuples_key) {
-    s.key = {addr, Type::kInetProto, Type::kInetService};
-    s.elements.reserve(ps.tuples.size());
-    for (const auto& t : ps.tuples) {
-      s.elements.push_back(nft::element(
-          {nft::Field(nft::Value::addr(t.addr.lo), nft::Value::addr(t.addr.hi)),
-           nft::Field(nft::Value::u8(t.proto)), nft::port_range(t.ports.lo, t.ports.hi)}));
-    }
-  } else {
-    s.key = {addr};
-    s.elements.reserve(ps.addrs.size());
-    for (const auto& r : ps.addrs) {
-      s.elements.push_back(
-          nft::element({nft::Field(nft::Value::addr(r.lo), nft::Value::addr(r.hi))}));
-    }
+  s.interval = ps.interval || ps.kind != PolicySet::Kind::kAddrs;
+  switch (ps.kind) {
+    case PolicySet::Kind::kTuples:
+      s.key = {addr, Type::kInetProto, Type::kInetService};
+      s.elements.reserve(ps.tuples.size());
+      for (const auto& t : ps.tuples) {
+        s.elements.push_back(nft::element(
+            {nft::Field(nft::Value::addr(t.addr.lo), nft::Value::addr(t.addr.hi)),
+             nft::Field(nft::Value::u8(t.proto)), nft::port_range(t.ports.lo, t.ports.hi)}));
+      }
+      break;
+    case PolicySet::Kind::kPorts:
+      s.key = {Type::kInetProto, Type::kInetService};
+      s.elements.reserve(ps.ports.size());
+      for (const auto& p : ps.ports) {
+        s.elements.push_back(nft::element(
+            {nft::Field(nft::Value::u8(p.proto)), nft::port_range(p.ports.lo, p.ports.hi)}));
+      }
+      break;
+    case PolicySet::Kind::kAddrs:
+      s.key = {addr};
+      s.elements.reserve(ps.addrs.size());
+      for (const auto& r : ps.addrs) {
+        s.elements.push_back(
+            nft::element({nft::Field(nft::Value::addr(r.lo), nft::Value::addr(r.hi))}));
+      }
+      break;
   }
   return s;
 }
@@ -149,6 +203,7 @@ std::string policy_set_base(std::string_view ns, std::string_view name) {
 Compiler::Compiler(const ClusterView& view) : view_(view) { refresh_all(); }
 
 void Compiler::refresh_pod(std::string_view key) {
+  memo_.clear();
   // Drop the old state from the indexes, then re-add it from the view.
   if (auto it = states_.find(key); it != states_.end()) {
     if (auto n = by_ns_.find(it->second.pod_namespace); n != by_ns_.end()) {
@@ -167,10 +222,12 @@ void Compiler::refresh_pod(std::string_view key) {
 }
 
 void Compiler::refresh_namespace(std::string_view name) {
+  memo_.clear();
   if (auto it = synthetic_.find(name); it != synthetic_.end()) synthetic_.erase(it);
 }
 
 void Compiler::refresh_all() {
+  memo_.clear();
   states_.clear();
   by_ns_.clear();
   local_.clear();
@@ -232,6 +289,85 @@ std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const Polic
   return normalize(std::move(out));
 }
 
+std::string peer_set_name(const NetworkPolicy& p, const PolicyRule& rule, Family f) {
+  std::string key = peers_key(p, rule);
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return str("peers/", hex(&h, 8), f == Family::kV4 ? "/4" : "/6");
+}
+
+std::shared_ptr<const PolicySet> Compiler::peer_set_of(const NetworkPolicy& p,
+                                                       const PolicyRule& rule, Family f,
+                                                       bool egress, uint32_t k) const {
+  std::string name = peer_set_name(p, rule, f);
+  if (auto it = memo_.find(name); it != memo_.end()) return it->second;
+  auto s = std::make_shared<PolicySet>();
+  s->name = name;
+  s->family = f;
+  s->interval = true;
+  s->origin = PolicySet::Origin::kPeers;
+  s->egress = egress;
+  s->rule = k;
+  s->addrs = peer_ranges(p, rule, f);
+  memo_.emplace(name, s);
+  return s;
+}
+
+std::shared_ptr<const PolicySet> Compiler::peer_set(const NetworkPolicy& p, bool egress,
+                                                    uint32_t rule, Family f) const {
+  const auto& rules = egress ? p.egress : p.ingress;
+  return peer_set_of(p, rules.at(rule), f, egress, rule);
+}
+
+std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uint32_t k,
+                                                     Family f) const {
+  const PolicyRule& rule = p.egress.at(k);
+  // Named ports resolve against each destination pod: (peer pod address, protocol, its port).
+  // Addresses that are not pods (ipBlocks) never match a name.
+  std::vector<Tuple> tuples;
+  auto add_pod = [&](const PodState& st) {
+    for (const auto& pp : rule.ports) {
+      if (!is_named(pp)) continue;
+      auto range = resolve(pp, st.pod);
+      if (!range) continue;
+      for (const auto& ip : st.ips) {
+        if (ip.family() == f) tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
+      }
+    }
+  };
+  if (rule.peers.empty()) {
+    for (const auto& [key, st] : states_) {
+      if (st.eligible && !st.pod->ports.empty()) add_pod(st);
+    }
+  } else {
+    for (const auto& peer : rule.peers) {
+      if (!peer.ip_block) for_each_peer_pod(peer, p.namespace_, add_pod);
+    }
+  }
+  auto s = std::make_shared<PolicySet>();
+  s->name = str(policy_set_base(p.namespace_, p.name), "/e", k, "/named",
+                f == Family::kV4 ? "4" : "6");
+  s->family = f;
+  s->kind = PolicySet::Kind::kTuples;
+  s->origin = PolicySet::Origin::kNamed;
+  s->egress = true;
+  s->rule = k;
+  s->tuples = normalize(std::move(tuples));
+  return s;
+}
+
+bool Compiler::family_active(Family f) const {
+  for (const auto& [key, st] : local_) {
+    if (!st->eligible) continue;
+    for (const auto& ip : st->ips)
+      if (ip.family() == f) return true;
+  }
+  return false;
+}
+
 PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
   PolicyOutput out;
   const std::string base = policy_set_base(p.namespace_, p.name);
@@ -244,7 +380,15 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
       }
     }
   }
+  auto add_set = [&](std::shared_ptr<const PolicySet> s) {
+    std::string name = s->name;
+    for (const auto& have : out.sets)
+      if (have->name == name) return name;  // two rules with the same peers
+    out.sets.push_back(std::move(s));
+    return name;
+  };
   for (const Fam& fam : kFams) {
+    if (!family_active(fam.family)) continue;
     const std::string targets_set = str(base, "/pods", fam.suffix);
     bool targets_used = false;
     if (p.ingress_isolation) {
@@ -253,7 +397,8 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
         nft::Rule r;
         r.comment = comment(p, "ingress", k);
         if (!rule.ports.empty()) {
-          // Ports resolve against each destination (target) pod.
+          // Ports resolve against each destination, i.e. each target pod: the set holds
+          // (target address, protocol, port range) for the few local targets.
           std::vector<Tuple> tuples;
           for (const PodState* t : targets) {
             for (const auto& pp : rule.ports) {
@@ -266,16 +411,17 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
               }
             }
           }
-          std::string name = str(base, "/i", k, "/ports", fam.suffix);
-          out.sets.push_back(tuple_set(name, fam.family, normalize(std::move(tuples))));
+          auto set = tuple_set(str(base, "/i", k, "/ports", fam.suffix), fam.family,
+                               normalize(std::move(tuples)));
+          std::const_pointer_cast<PolicySet>(set)->origin = PolicySet::Origin::kTargets;
+          auto name = add_set(std::move(set));
           r.stmts.push_back(lookup({fam.daddr, Sel::kL4proto, Sel::kThDport}, name));
         } else {
           r.stmts.push_back(lookup({fam.daddr}, targets_set));
           targets_used = true;
         }
         if (!rule.peers.empty()) {
-          std::string name = str(base, "/i", k, "/peers", fam.suffix);
-          out.sets.push_back(addr_set(name, fam.family, peer_ranges(p, rule, fam.family), true));
+          auto name = add_set(peer_set_of(p, rule, fam.family, false, static_cast<uint32_t>(k)));
           r.stmts.push_back(lookup({fam.saddr}, name));
         }
         r.stmts.push_back(nft::accept());
@@ -285,75 +431,65 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
     if (p.egress_isolation) {
       for (size_t k = 0; k < p.egress.size(); ++k) {
         const PolicyRule& rule = p.egress[k];
-        nft::Rule r;
-        r.comment = comment(p, "egress", k);
-        r.stmts.push_back(lookup({fam.saddr}, targets_set));
         targets_used = true;
-        if (!rule.ports.empty()) {
-          // Ports resolve against each destination: a peer pod, or (numeric ports only) any
-          // address of an ipBlock or of everywhere.
-          std::vector<Tuple> tuples;
-          auto is_named = [](const PolicyPort& pp) {
-            return pp.port && std::holds_alternative<std::string>(*pp.port);
-          };
-          // `only_named`: the numeric ports are already covered for every address.
-          auto add_pod = [&](const PodState& st, bool only_named) {
-            for (const auto& pp : rule.ports) {
-              if (only_named && !is_named(pp)) continue;
-              auto range = resolve(pp, st.pod);
-              if (!range) continue;
-              for (const auto& ip : st.ips) {
-                if (ip.family() == fam.family) {
-                  tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
-                }
-              }
-            }
-          };
-          auto add_ranges = [&](const std::vector<AddrRange>& ranges) {
-            for (const auto& pp : rule.ports) {
-              auto range = resolve(pp, nullptr);
-              if (!range) continue;
-              for (const auto& a : ranges) tuples.push_back({a, proto_number(pp.protocol), *range});
-            }
-          };
-          if (rule.peers.empty()) {
-            add_ranges({everything(fam.family)});
-            if (std::any_of(rule.ports.begin(), rule.ports.end(), is_named)) {
-              for (const auto& [key, st] : states_) {
-                if (st.eligible) add_pod(st, true);
-              }
-            }
-          } else {
-            for (const auto& peer : rule.peers) {
-              if (peer.ip_block) {
-                if (peer.ip_block->cidr.family() == fam.family) {
-                  add_ranges(subtract(peer.ip_block->cidr, peer.ip_block->except));
-                }
-              } else {
-                for_each_peer_pod(peer, p.namespace_,
-                                  [&](const PodState& st) { add_pod(st, false); });
-              }
-            }
+        auto start = [&] {
+          nft::Rule r;
+          r.comment = comment(p, "egress", k);
+          r.stmts.push_back(lookup({fam.saddr}, targets_set));
+          return r;
+        };
+        bool any_numeric = rule.ports.empty() ||
+                           std::any_of(rule.ports.begin(), rule.ports.end(),
+                                       [](const PolicyPort& pp) { return !is_named(pp); });
+        if (any_numeric) {
+          // Numeric ports (or none) do not depend on the destination: peers and ports are two
+          // independent lookups, so no set grows with peers x ports.
+          nft::Rule r = start();
+          if (!rule.peers.empty()) {
+            r.stmts.push_back(lookup(
+                {fam.daddr},
+                add_set(peer_set_of(p, rule, fam.family, true, static_cast<uint32_t>(k)))));
           }
-          std::string name = str(base, "/e", k, "/ports", fam.suffix);
-          out.sets.push_back(tuple_set(name, fam.family, normalize(std::move(tuples))));
-          r.stmts.push_back(lookup({fam.daddr, Sel::kL4proto, Sel::kThDport}, name));
-        } else if (!rule.peers.empty()) {
-          std::string name = str(base, "/e", k, "/peers", fam.suffix);
-          out.sets.push_back(addr_set(name, fam.family, peer_ranges(p, rule, fam.family), true));
-          r.stmts.push_back(lookup({fam.daddr}, name));
+          if (!rule.ports.empty()) {
+            std::vector<ProtoPorts> ports;
+            for (const auto& pp : rule.ports) {
+              if (!is_named(pp)) ports.push_back({proto_number(pp.protocol), *resolve(pp, nullptr)});
+            }
+            auto name = add_set(ports_set(str(base, "/e", k, "/ports", fam.suffix), fam.family,
+                                          std::move(ports)));
+            r.stmts.push_back(lookup({Sel::kL4proto, Sel::kThDport}, name));
+          }
+          r.stmts.push_back(nft::ret());
+          out.egress.push_back(std::move(r));
         }
-        r.stmts.push_back(nft::ret());
-        out.egress.push_back(std::move(r));
+        if (std::any_of(rule.ports.begin(), rule.ports.end(), is_named)) {
+          nft::Rule r = start();
+          auto name = add_set(named_set(p, static_cast<uint32_t>(k), fam.family));
+          r.stmts.push_back(lookup({fam.daddr, Sel::kL4proto, Sel::kThDport}, name));
+          r.stmts.push_back(nft::ret());
+          out.egress.push_back(std::move(r));
+        }
       }
     }
     if (targets_used) {
       std::vector<AddrRange> addrs;
       for (const PodState* t : targets) add_ips(addrs, t->ips, fam.family);
-      out.sets.push_back(addr_set(targets_set, fam.family, normalize(std::move(addrs)), false));
+      auto set = addr_set(targets_set, fam.family, normalize(std::move(addrs)), false);
+      std::const_pointer_cast<PolicySet>(set)->origin = PolicySet::Origin::kTargets;
+      add_set(std::move(set));
     }
   }
   return out;
+}
+
+bool operator==(const PolicyOutput& a, const PolicyOutput& b) {
+  if (a.ingress != b.ingress || a.egress != b.egress || a.sets.size() != b.sets.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.sets.size(); ++i) {
+    if (a.sets[i] != b.sets[i] && !(*a.sets[i] == *b.sets[i])) return false;
+  }
+  return true;
 }
 
 // ---- Compiler: dispatch and assembly ------------------------------------------------------------
@@ -446,6 +582,7 @@ nft::Ruleset Compiler::assemble(
   // order (ClusterView::policies is ordered by "ns/name"), then drop.
   auto invalid = rule({nft::match_any(Sel::kCtState, nft::ct::kInvalid), nft::drop()});
   std::map<std::string, std::pair<nft::Chain, nft::Chain>, std::less<>> chains;
+  std::set<std::string_view> emitted;  // shared peer sets appear in several outputs
   for (const auto& [key, out] : outputs) {
     const std::string ns = key.substr(0, key.find('/'));
     auto [it, inserted] = chains.try_emplace(ns);
@@ -458,7 +595,9 @@ nft::Ruleset Compiler::assemble(
     }
     in.rules.insert(in.rules.end(), out.ingress.begin(), out.ingress.end());
     eg.rules.insert(eg.rules.end(), out.egress.begin(), out.egress.end());
-    for (const auto& ps : out.sets) rs.sets.push_back(to_nft(ps));
+    for (const auto& ps : out.sets) {
+      if (emitted.insert(ps->name).second) rs.sets.push_back(to_nft(*ps));
+    }
   }
   for (auto& [ns, pair] : chains) {
     pair.first.rules.push_back(rule({nft::drop()}));

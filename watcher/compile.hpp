@@ -34,6 +34,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,29 +51,56 @@ inline constexpr int32_t kPostroutingPriority = 95;
 /// Priority of the input chain: after IPVS local-in (NF_IP_PRI_NAT_SRC - 2, - 1).
 inline constexpr int32_t kInputPriority = 101;
 
-/// One of a policy's sets, compactly: disjoint sorted address ranges, or (for `addr . proto .
-/// port` sets) disjoint sorted tuples. A few dozen bytes per element instead of an nft::Element,
+/// A port range of one protocol: an element of an `inet_proto . inet_service` set.
+struct ProtoPorts {
+  uint8_t proto = 6;
+  PortRange ports;
+  friend auto operator<=>(const ProtoPorts&, const ProtoPorts&) = default;
+  friend bool operator==(const ProtoPorts&, const ProtoPorts&) = default;
+};
+
+/// One of a policy's sets, compactly: disjoint sorted address ranges, `addr . proto . port`
+/// tuples, or `proto . port` ranges. A few dozen bytes per element instead of an nft::Element,
 /// which matters at 10k pods; to_nft() builds the kernel's form when a change needs it.
 struct PolicySet {
+  enum class Kind : uint8_t {
+    kAddrs,   ///< addresses (interval, or a plain hash set for the pods sets)
+    kTuples,  ///< addr . inet_proto . inet_service (interval)
+    kPorts,   ///< inet_proto . inet_service (interval)
+  };
+  /// Where a set comes from, so that a change can recompute just this set.
+  enum class Origin : uint8_t {
+    kTargets,  ///< the policy's local target pods (pods sets, ingress ports sets)
+    kPeers,    ///< a rule's peers (shared between policies with the same peers)
+    kNamed,    ///< an egress rule's named ports resolved against its peer pods
+    kStatic,   ///< depends on the policy alone (egress numeric ports)
+  };
   std::string name;
   Family family = Family::kV4;
-  bool tuples_key = false;  ///< key is addr . inet_proto . inet_service (interval)
-  bool interval = true;     ///< false for the pods (targets) sets: plain hash sets of addresses
+  Kind kind = Kind::kAddrs;
+  Origin origin = Origin::kStatic;
+  bool egress = false;  ///< the rule the set belongs to (kPeers, kNamed)
+  uint32_t rule = 0;
+  bool interval = true;  ///< kAddrs only: false for the pods (targets) sets
   std::vector<AddrRange> addrs;
   std::vector<Tuple> tuples;
-  size_t size() const noexcept { return tuples_key ? tuples.size() : addrs.size(); }
+  std::vector<ProtoPorts> ports;
+  size_t size() const noexcept { return addrs.size() + tuples.size() + ports.size(); }
   friend bool operator==(const PolicySet&, const PolicySet&) = default;
 };
 
 /// The kernel form of a policy set.
 nft::Set to_nft(const PolicySet& s);
 
-/// What one policy contributes: its sets and its rules for the namespace chains.
+/// What one policy contributes: its sets and its rules for the namespace chains. Peer sets are
+/// shared between policies whose rules name the same peers (same selectors, same ipBlocks, and
+/// the same namespace where a peer depends on it): 250 policies allowing DNS from every pod hold
+/// one set of every pod, not 250 copies.
 struct PolicyOutput {
-  std::vector<PolicySet> sets;
+  std::vector<std::shared_ptr<const PolicySet>> sets;
   std::vector<nft::Rule> ingress;
   std::vector<nft::Rule> egress;
-  friend bool operator==(const PolicyOutput&, const PolicyOutput&) = default;
+  friend bool operator==(const PolicyOutput& a, const PolicyOutput& b);
 };
 
 /// The compiler with its indexes over a view, kept up to date one pod at a time so that an
@@ -94,6 +122,15 @@ class Compiler {
 
   /// The sets and rules of one policy.
   PolicyOutput policy(const NetworkPolicy& p) const;
+  /// One rule's shared peer set, or its named-ports set (egress), recomputed alone.
+  std::shared_ptr<const PolicySet> peer_set(const NetworkPolicy& p, bool egress, uint32_t rule,
+                                            Family f) const;
+  std::shared_ptr<const PolicySet> named_set(const NetworkPolicy& p, uint32_t rule,
+                                             Family f) const;
+  /// Address families the node's pods use. A family no local pod has gets no policy rules or
+  /// sets at all (there is no traffic of it to judge); the first local pod of a new family
+  /// changes rules, which is why the reconciler then does a full sync.
+  bool family_active(Family f) const;
   /// The four dispatch maps (ingress4, ingress6, egress4, egress6) with their elements.
   std::vector<nft::Set> dispatch() const;
   /// The whole table from per-policy outputs (keyed like ClusterView::policies).
@@ -109,17 +146,24 @@ class Compiler {
   template <class F>
   void for_each_peer_pod(const PolicyPeer& peer, const std::string& policy_ns, F&& f) const;
   std::vector<AddrRange> peer_ranges(const NetworkPolicy& p, const PolicyRule& rule,
-                                            Family f) const;
+                                     Family f) const;
+  std::shared_ptr<const PolicySet> peer_set_of(const NetworkPolicy& p, const PolicyRule& rule,
+                                               Family f, bool egress, uint32_t k) const;
 
   const ClusterView& view_;
   std::map<std::string, PodState, std::less<>> states_;
   std::map<std::string, std::map<std::string, const PodState*, std::less<>>, std::less<>> by_ns_;
   std::map<std::string, const PodState*, std::less<>> local_;
   mutable std::map<std::string, Labels, std::less<>> synthetic_;
+  /// Shared peer sets computed since the last refresh (any refresh can change them).
+  mutable std::map<std::string, std::shared_ptr<const PolicySet>, std::less<>> memo_;
 };
 
 /// The desired `inet knit` table for `view`. Deterministic: the same view gives the same value.
 nft::Ruleset compile(const ClusterView& view);
+
+/// The name of the shared peer set of `rule` (of policy `p`) in family `f`.
+std::string peer_set_name(const NetworkPolicy& p, const PolicyRule& rule, Family f);
 
 /// Base name of a policy's sets ("<ns>/<name>", shortened with a hash when very long).
 std::string policy_set_base(std::string_view ns, std::string_view name);

@@ -51,11 +51,19 @@ std::optional<std::string> Evaluator::dispatch(const char* map, const IpAddr& a)
 
 bool Evaluator::lookup(const nft::Lookup& l, const Flow& f) const {
   const PolicySet* s = rec_.policy_set(l.set);
-  if (s == nullptr || l.key.empty() || !is_addr(l.key[0])) return l.negate;
+  if (s == nullptr || l.key.empty()) return l.negate;
+  if (s->kind == PolicySet::Kind::kPorts) {
+    bool found = false;
+    for (const auto& p : s->ports) {
+      found = found || (p.proto == f.proto && p.ports.lo <= f.dport && f.dport <= p.ports.hi);
+    }
+    return found != l.negate;
+  }
+  if (!is_addr(l.key[0])) return l.negate;
   auto addr = addr_of(l.key[0], f);
   if (!addr) return l.negate;  // the other family's rule
   bool found = false;
-  if (!s->tuples_key) {
+  if (s->kind == PolicySet::Kind::kAddrs) {
     auto it = std::upper_bound(s->addrs.begin(), s->addrs.end(), *addr,
                                [](const IpAddr& a, const AddrRange& r) { return a < r.lo; });
     found = it != s->addrs.begin() && in_range(*addr, *std::prev(it));

@@ -1,5 +1,8 @@
 #include "watcher/reconciler.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "core/error.hpp"
 #include "core/str.hpp"
 #include "nft/apply.hpp"
@@ -32,6 +35,25 @@ bool has_namespace_selector(const NetworkPolicy& p) {
   return false;
 }
 
+template <class T>
+void split_difference(const std::vector<T>& a, const std::vector<T>& b, std::vector<T>& only_a,
+                      std::vector<T>& only_b) {
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+}
+
+/// The elements only in `a` and only in `b` (both sorted, as the compiler makes them), as two
+/// sets of the same name and type.
+std::pair<PolicySet, PolicySet> element_difference(const PolicySet& a, const PolicySet& b) {
+  PolicySet gone = a, added = b;
+  gone.addrs.clear(), gone.tuples.clear(), gone.ports.clear();
+  added.addrs.clear(), added.tuples.clear(), added.ports.clear();
+  split_difference(a.addrs, b.addrs, gone.addrs, added.addrs);
+  split_difference(a.tuples, b.tuples, gone.tuples, added.tuples);
+  split_difference(a.ports, b.ports, gone.ports, added.ports);
+  return {std::move(gone), std::move(added)};
+}
+
 nft::Rule rule(std::vector<nft::Stmt> stmts) {
   nft::Rule r;
   r.stmts = std::move(stmts);
@@ -56,14 +78,39 @@ void Reconciler::namespaces_changed(const std::vector<std::string>& names) {
   dirty_namespaces_.insert(names.begin(), names.end());
 }
 bool Reconciler::pending() const noexcept {
-  return everything_ || !dirty_pods_.empty() || !dirty_policies_.empty() ||
+  return everything_ || extra_dirty_ || !dirty_pods_.empty() || !dirty_policies_.empty() ||
          !dirty_namespaces_.empty();
+}
+
+void Reconciler::set_extra(std::vector<nft::Set> sets, std::vector<nft::Chain> chains) {
+  if (sets == extra_sets_ && chains == extra_chains_) return;
+  extra_sets_ = std::move(sets);
+  extra_chains_ = std::move(chains);
+  extra_dirty_ = true;
+}
+
+Reconciler::Stats Reconciler::stats() const {
+  Stats st;
+  for (const auto& [name, s] : set_index_) {
+    switch (s->kind) {
+      case PolicySet::Kind::kAddrs: st.addrs += s->size(); break;
+      case PolicySet::Kind::kTuples: st.tuples += s->size(); break;
+      case PolicySet::Kind::kPorts: st.ports += s->size(); break;
+    }
+  }
+  for (const auto& m : dispatch_) st.maps += m.elements.size();
+  for (const auto& [name, c] : chains_) st.rules += c.rules.size();
+  return st;
 }
 
 void Reconciler::index_sets() {
   set_index_.clear();
+  set_users_.clear();
   for (const auto& [key, out] : outputs_) {
-    for (const auto& s : out.sets) set_index_[s.name] = &s;
+    for (const auto& s : out.sets) {
+      set_index_.emplace(s->name, s);
+      set_users_[s->name].insert(key);
+    }
   }
 }
 
@@ -75,6 +122,9 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   size_t changes = 0;
   {
     nft::Ruleset desired = compiler->assemble(outputs);
+    desired.sets.insert(desired.sets.end(), extra_sets_.begin(), extra_sets_.end());
+    desired.chains.insert(desired.chains.end(), extra_chains_.begin(), extra_chains_.end());
+    desired.sort();
     auto current = nft::read_table(sock, nft::TableFamily::kInet, kTableName);
     nft::Plan plan = nft::plan(current, desired);
     changes = plan.changes.size();
@@ -85,6 +135,8 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
     }
   }
   dispatch_ = compiler->dispatch();
+  families_[0] = compiler->family_active(Family::kV4);
+  families_[1] = compiler->family_active(Family::kV6);
   outputs_ = std::move(outputs);
   facts_.clear();
   for (const auto& [key, pod] : view.pods) facts_.emplace(key, facts_of(compiler->state(key)));
@@ -94,42 +146,52 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   dirty_policies_.clear();
   dirty_namespaces_.clear();
   everything_ = false;
+  committed_extra_sets_ = extra_sets_;
+  committed_extra_chains_ = extra_chains_;
+  extra_dirty_ = false;
   return changes;
 }
 
 void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Facts>& old_facts,
-                                 const std::optional<Facts>& new_facts,
-                                 std::set<std::string>& policies,
-                                 std::set<std::string>& namespaces) const {
+                                 const std::optional<Facts>& new_facts, Affected& out) const {
   auto check = [&](const Facts& f) {
     if (!f.eligible) return;  // an ineligible pod is in no set and dispatched nowhere
-    if (f.local) namespaces.insert(f.ns);
+    if (f.local) out.dispatch_namespaces.insert(f.ns);
+    bool fam[2] = {false, false};
+    for (const auto& ip : f.ips) fam[ip.is_v4() ? 0 : 1] = true;
     for (const auto& [key, p] : view.policies) {
-      if (policies.count(key)) continue;
-      bool hit = f.local && p.namespace_ == f.ns && matches(p.pod_selector, f.labels);
+      if (f.local && p.namespace_ == f.ns && matches(p.pod_selector, f.labels)) {
+        out.policies.insert(key);  // a target: its target-dependent sets change
+        continue;
+      }
+      if (out.policies.count(key)) continue;
       auto scan = [&](const std::vector<PolicyRule>& rules, bool egress) {
-        for (const auto& r : rules) {
-          if (hit) return;
-          if (r.peers.empty()) {
-            // "to everywhere" with a named port resolves against every pod with ports.
-            if (egress && !f.ports.empty() && has_named_port(r)) hit = true;
-            continue;
-          }
+        for (uint32_t k = 0; k < rules.size(); ++k) {
+          const PolicyRule& r = rules[k];
+          bool named = egress && has_named_port(r) && !f.ports.empty();
+          bool selected = r.peers.empty();
           for (const auto& peer : r.peers) {
             if (peer.ip_block) continue;  // addresses, not pods: unaffected by pod changes
             bool ns_ok = peer.namespace_selector
                              ? matches(*peer.namespace_selector, compiler_->namespace_labels(f.ns))
                              : p.namespace_ == f.ns;
             if (ns_ok && (!peer.pod_selector || matches(*peer.pod_selector, f.labels))) {
-              hit = true;
-              return;
+              selected = true;
+              break;
             }
           }
+          if (!selected) continue;
+          if (!r.peers.empty()) {
+            for (int i = 0; i < 2; ++i) {
+              Family fa = i == 0 ? Family::kV4 : Family::kV6;
+              if (fam[i]) out.peer_sets.insert(peer_set_name(p, r, fa));
+            }
+          }
+          if (named) out.named.insert({key, k});
         }
       };
-      if (!hit && p.ingress_isolation) scan(p.ingress, false);
-      if (!hit && p.egress_isolation) scan(p.egress, true);
-      if (hit) policies.insert(key);
+      if (p.ingress_isolation) scan(p.ingress, false);
+      if (p.egress_isolation) scan(p.egress, true);
     }
   };
   if (old_facts) check(*old_facts);
@@ -154,9 +216,11 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   if (!compiler_ || everything_) return full_sync(sock, view);
   if (!pending()) return 0;
 
-  std::set<std::string> policies(dirty_policies_.begin(), dirty_policies_.end());
+  Affected aff;
+  aff.policies.insert(dirty_policies_.begin(), dirty_policies_.end());
+  std::set<std::string>& policies = aff.policies;
   std::set<std::string> chain_namespaces;  // namespace chains to rebuild
-  std::set<std::string> dispatch_namespaces;
+  std::set<std::string>& dispatch_namespaces = aff.dispatch_namespaces;
   for (const auto& ns : dirty_namespaces_) {
     compiler_->refresh_namespace(ns);
     for (const auto& [key, p] : view.policies) {
@@ -169,17 +233,23 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     compiler_->refresh_pod(key);
     auto new_facts = facts_of(compiler_->state(key));
     if (old_facts == new_facts) continue;
-    affected_by_pod(view, old_facts, new_facts, policies, dispatch_namespaces);
+    affected_by_pod(view, old_facts, new_facts, aff);
     if (new_facts) {
       facts_[key] = std::move(new_facts);
     } else {
       facts_.erase(key);
     }
   }
+  // A family appearing or disappearing on this node adds or removes rules: start over.
+  if (compiler_->family_active(Family::kV4) != families_[0] ||
+      compiler_->family_active(Family::kV6) != families_[1]) {
+    return full_sync(sock, view);
+  }
 
   nft::Ruleset current, desired;
   current.table = desired.table = {nft::TableFamily::kInet, std::string(kTableName)};
   std::map<std::string, std::optional<PolicyOutput>> updates;
+  std::set<std::string> touched_sets;
   for (const auto& key : policies) {
     auto old_it = outputs_.find(key);
     auto p = view.policies.find(key);
@@ -192,23 +262,51 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
       chain_namespaces.insert(ns);
       dispatch_namespaces.insert(ns);
     }
-    // Only the sets that differ go into the partial tables: nft::plan then diffs their elements.
-    std::map<std::string_view, const PolicySet*> old_sets, new_sets;
     if (old)
-      for (const auto& s : old->sets) old_sets[s.name] = &s;
+      for (const auto& s : old->sets) touched_sets.insert(s->name);
     if (neu)
-      for (const auto& s : neu->sets) new_sets[s.name] = &s;
-    for (auto [name, s] : old_sets) {
-      auto n = new_sets.find(name);
-      if (n == new_sets.end() || !(*n->second == *s)) current.sets.push_back(to_nft(*s));
-    }
-    for (auto [name, s] : new_sets) {
-      auto o = old_sets.find(name);
-      if (o == old_sets.end() || !(*o->second == *s)) desired.sets.push_back(to_nft(*s));
-    }
+      for (const auto& s : neu->sets) touched_sets.insert(s->name);
     updates[key] = std::move(neu);
   }
-  // Apply the outputs now (build_chain reads them); undone below if the commit fails.
+  // Single sets: recompute each once and swap it into every policy that holds it (policies
+  // recompiled whole above already have the new content).
+  auto replace_set = [&](const std::shared_ptr<const PolicySet>& fresh) {
+    auto users = set_users_.find(fresh->name);
+    if (users == set_users_.end()) return;
+    auto cur = set_index_.find(fresh->name);
+    if (cur != set_index_.end() && *cur->second == *fresh) return;
+    touched_sets.insert(fresh->name);
+    for (const auto& key : users->second) {
+      if (policies.count(key)) continue;
+      auto& slot = updates[key];
+      if (!slot) {
+        auto it = outputs_.find(key);
+        if (it == outputs_.end()) continue;
+        slot = it->second;
+      }
+      for (auto& s : slot->sets)
+        if (s->name == fresh->name) s = fresh;
+    }
+  };
+  for (const auto& name : aff.peer_sets) {
+    auto users = set_users_.find(name);
+    if (users == set_users_.end()) continue;
+    const std::string& holder = *users->second.begin();
+    auto p = view.policies.find(holder);
+    auto cur = set_index_.find(name);
+    if (p == view.policies.end() || cur == set_index_.end()) continue;
+    const PolicySet& old = *cur->second;
+    replace_set(compiler_->peer_set(p->second, old.egress, old.rule, old.family));
+  }
+  for (const auto& [key, k] : aff.named) {
+    if (policies.count(key)) continue;
+    auto p = view.policies.find(key);
+    if (p == view.policies.end()) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (families_[i]) replace_set(compiler_->named_set(p->second, k, i == 0 ? Family::kV4 : Family::kV6));
+    }
+  }
+  // Apply the outputs now (build_chain and the index read them); undone if the commit fails.
   std::map<std::string, std::optional<PolicyOutput>> previous;
   for (auto& [key, neu] : updates) {
     auto it = outputs_.find(key);
@@ -218,6 +316,49 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     } else if (it != outputs_.end()) {
       outputs_.erase(it);
     }
+  }
+  // A set's old content is what the index held; its new content is whatever any policy now
+  // holds (a shared peer set lives on while one policy still names it). Only sets whose
+  // content differs go into the partial tables, where nft::plan diffs their elements.
+  std::map<std::string, std::shared_ptr<const PolicySet>> old_sets;
+  for (const auto& name : touched_sets) {
+    if (auto o = set_index_.find(name); o != set_index_.end()) old_sets.emplace(name, o->second);
+  }
+  for (const auto& [key, old] : previous) {  // the index follows the changed policies only
+    if (old) {
+      for (const auto& set : old->sets) {
+        auto u = set_users_.find(set->name);
+        if (u == set_users_.end()) continue;
+        u->second.erase(key);
+        if (u->second.empty()) {
+          set_users_.erase(u);
+          set_index_.erase(set->name);
+        }
+      }
+    }
+    if (auto it = outputs_.find(key); it != outputs_.end()) {
+      for (const auto& set : it->second.sets) {
+        set_users_[set->name].insert(key);
+        set_index_[set->name] = set;
+      }
+    }
+  }
+  for (const auto& name : touched_sets) {
+    auto o = old_sets.find(name);
+    auto n = set_index_.find(name);
+    const PolicySet* os = o == old_sets.end() ? nullptr : o->second.get();
+    const PolicySet* ns = n == set_index_.end() ? nullptr : n->second.get();
+    if (os && ns && (os == ns || *os == *ns)) continue;
+    if (os && ns) {
+      // Same set on both sides: hand nft::plan only the elements that differ (a set of every
+      // pod changes by one element when one pod comes or goes).
+      auto [gone, added] = element_difference(*os, *ns);
+      current.sets.push_back(to_nft(gone));
+      desired.sets.push_back(to_nft(added));
+      continue;
+    }
+    if (os) current.sets.push_back(to_nft(*os));
+    if (ns) desired.sets.push_back(to_nft(*ns));
   }
   std::map<std::string, std::optional<nft::Chain>> new_chains;
   for (const auto& ns : chain_namespaces) {
@@ -244,6 +385,14 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
       desired.sets.insert(desired.sets.end(), new_dispatch.begin(), new_dispatch.end());
     }
   }
+  if (extra_dirty_) {
+    current.sets.insert(current.sets.end(), committed_extra_sets_.begin(),
+                        committed_extra_sets_.end());
+    current.chains.insert(current.chains.end(), committed_extra_chains_.begin(),
+                          committed_extra_chains_.end());
+    desired.sets.insert(desired.sets.end(), extra_sets_.begin(), extra_sets_.end());
+    desired.chains.insert(desired.chains.end(), extra_chains_.begin(), extra_chains_.end());
+  }
   current.sort();
   desired.sort();
   nft::Plan plan = nft::plan(current, desired);
@@ -257,6 +406,7 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
         outputs_.erase(key);
       }
     }
+    index_sets();
     compiler_.reset();  // indexes and facts moved ahead of the kernel: start over next time
     throw;
   }
@@ -268,7 +418,11 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     }
   }
   dispatch_ = std::move(new_dispatch);
-  if (!updates.empty()) index_sets();
+  if (extra_dirty_) {
+    committed_extra_sets_ = extra_sets_;
+    committed_extra_chains_ = extra_chains_;
+    extra_dirty_ = false;
+  }
   dirty_pods_.clear();
   dirty_policies_.clear();
   dirty_namespaces_.clear();
@@ -277,7 +431,7 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
 
 const PolicySet* Reconciler::policy_set(std::string_view name) const {
   auto it = set_index_.find(name);
-  return it == set_index_.end() ? nullptr : it->second;
+  return it == set_index_.end() ? nullptr : it->second.get();
 }
 
 const nft::Set* Reconciler::dispatch_map(std::string_view name) const {
@@ -293,7 +447,12 @@ const nft::Chain* Reconciler::chain(std::string_view name) const {
 
 nft::Ruleset Reconciler::applied() const {
   if (!compiler_) return {};
-  return compiler_->assemble(outputs_);
+  nft::Ruleset rs = compiler_->assemble(outputs_);
+  rs.sets.insert(rs.sets.end(), committed_extra_sets_.begin(), committed_extra_sets_.end());
+  rs.chains.insert(rs.chains.end(), committed_extra_chains_.begin(),
+                   committed_extra_chains_.end());
+  rs.sort();
+  return rs;
 }
 
 }  // namespace knit::watcher

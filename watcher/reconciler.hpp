@@ -44,6 +44,18 @@ class Reconciler {
 
   bool synced() const noexcept { return compiler_ != nullptr; }
 
+  /// Objects of knit's table that are not NetworkPolicy (the masquerade sets and chain,
+  /// watcher/nat.hpp): committed with the next sync, element-level like the policy sets.
+  void set_extra(std::vector<nft::Set> sets, std::vector<nft::Chain> chains);
+
+  /// Sizes of the committed table, for /metrics.
+  struct Stats {
+    size_t addrs = 0, tuples = 0, ports = 0;  ///< elements of the policy sets, by kind
+    size_t maps = 0;                          ///< elements of the dispatch maps
+    size_t rules = 0;                         ///< rules of the namespace chains
+  };
+  Stats stats() const;
+
   /// The committed state, for evaluating flows (watcher/evaluate.hpp).
   const PolicySet* policy_set(std::string_view name) const;
   const nft::Set* dispatch_map(std::string_view name) const;
@@ -63,9 +75,17 @@ class Reconciler {
     friend bool operator==(const Facts&, const Facts&) = default;
   };
   static std::optional<Facts> facts_of(const PodState* st);
+  /// What a pod change can affect: whole policies (it is, or was, one of their local targets),
+  /// shared peer sets and named-port sets (it is, or was, one of their peers), and the
+  /// dispatch of its namespace (it is local).
+  struct Affected {
+    std::set<std::string> policies;
+    std::set<std::string> peer_sets;                       // set names
+    std::set<std::pair<std::string, uint32_t>> named;      // (policy key, egress rule)
+    std::set<std::string> dispatch_namespaces;
+  };
   void affected_by_pod(const ClusterView& view, const std::optional<Facts>& old_facts,
-                       const std::optional<Facts>& new_facts, std::set<std::string>& policies,
-                       std::set<std::string>& namespaces) const;
+                       const std::optional<Facts>& new_facts, Affected& out) const;
   nft::Chain build_chain(const std::string& ns, bool ingress) const;
   void index_sets();
 
@@ -74,9 +94,16 @@ class Reconciler {
   std::map<std::string, std::optional<Facts>, std::less<>> facts_;
   std::vector<nft::Set> dispatch_;
   std::map<std::string, nft::Chain, std::less<>> chains_;  // namespace chains only
-  std::map<std::string, const PolicySet*, std::less<>> set_index_;
+  /// Every committed policy set by name (shared peer sets once).
+  std::map<std::string, std::shared_ptr<const PolicySet>, std::less<>> set_index_;
+  /// Policies holding each set (a shared peer set has several).
+  std::map<std::string, std::set<std::string>, std::less<>> set_users_;
+  bool families_[2] = {false, false};
   std::set<std::string, std::less<>> dirty_pods_, dirty_policies_, dirty_namespaces_;
   bool everything_ = false;
+  std::vector<nft::Set> extra_sets_, committed_extra_sets_;
+  std::vector<nft::Chain> extra_chains_, committed_extra_chains_;
+  bool extra_dirty_ = false;
 };
 
 }  // namespace knit::watcher

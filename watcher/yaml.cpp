@@ -156,23 +156,52 @@ json resolve_plain(std::string_view in) {
   return std::string(in);
 }
 
-/// Go's strconv.FormatFloat(f, 'g', -1, 32): shortest float32 digits, exponent form when the
-/// decimal exponent is below -4 or at least 6 ("1e+06", "123456", "0.0001").
+/// Go's strconv.FormatFloat(f, 'g', -1, 32) for mapping keys and messages: shortest digits,
+/// exponent form when the decimal exponent is below -4 or at least 6 ("1e+06", "123456",
+/// "0.0001"). The digits come from nlohmann's shortest formatter, already in the binary:
+/// std::to_chars for floating point would pull in ~120 KB of tables for a case no Kubernetes
+/// manifest has.
 std::string go_format_g32(double f) {
   if (std::isnan(f)) return ".nan";
   if (std::isinf(f)) return f > 0 ? ".inf" : "-.inf";
-  auto v = static_cast<float>(f);
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-  std::string_view sci(buf, static_cast<size_t>(r.ptr - buf));
-  auto e = sci.find('e');
-  int exp = 0;
-  std::string_view es = sci.substr(e + 1);
-  if (!es.empty() && es[0] == '+') es.remove_prefix(1);
-  std::from_chars(es.data(), es.data() + es.size(), exp);
-  if (exp < -4 || exp >= 6) return std::string(sci);
-  r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  return std::string(buf, static_cast<size_t>(r.ptr - buf));
+  std::string text = json(f).dump();
+  bool neg = !text.empty() && text[0] == '-';
+  std::string digits;
+  int point = -1, exp = 0;
+  for (size_t i = neg ? 1 : 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '.') {
+      point = static_cast<int>(digits.size());
+    } else if (c == 'e' || c == 'E') {
+      std::from_chars(text.data() + i + 1 + (text[i + 1] == '+'), text.data() + text.size(), exp);
+      break;
+    } else {
+      digits.push_back(c);
+    }
+  }
+  if (point < 0) point = static_cast<int>(digits.size());
+  size_t lead = digits.find_first_not_of('0');
+  if (lead == std::string::npos) return neg ? "-0" : "0";
+  point -= static_cast<int>(lead);
+  digits.erase(0, lead);
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  int x = point + exp - 1;  // decimal exponent of the first digit
+  std::string out = neg ? "-" : "";
+  if (x < -4 || x >= 6) {
+    out += digits[0];
+    if (digits.size() > 1) out += str('.', std::string_view(digits).substr(1));
+    out += str('e', x < 0 ? '-' : '+', (x < 0 ? -x : x) < 10 ? "0" : "", x < 0 ? -x : x);
+  } else if (x < 0) {
+    out += str("0.", std::string(static_cast<size_t>(-x - 1), '0'), digits);
+  } else {
+    size_t whole = static_cast<size_t>(x) + 1;
+    if (digits.size() <= whole) {
+      out += digits + std::string(whole - digits.size(), '0');
+    } else {
+      out += str(std::string_view(digits).substr(0, whole), '.', std::string_view(digits).substr(whole));
+    }
+  }
+  return out;
 }
 
 /// A resolved float as Go's JSON encoder would write it and the API server read it back:

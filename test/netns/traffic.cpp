@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,6 +156,165 @@ bool TcpConn::echo(std::chrono::milliseconds timeout) {
   if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
   char c;
   return read(fd_, &c, 1) == 1;
+}
+
+// ---- NameServer, ask_tcp, UdpClient -------------------------------------------------------------
+
+namespace {
+
+bool is_v6(const std::string& a) { return a.find(':') != std::string::npos; }
+
+sockaddr_storage sockaddr_of(const std::string& addr, int port, socklen_t& len) {
+  sockaddr_storage ss{};
+  if (is_v6(addr)) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, addr.c_str(), &s6->sin6_addr);
+    len = sizeof *s6;
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr.c_str(), &s4->sin_addr);
+    len = sizeof *s4;
+  }
+  return ss;
+}
+
+int bound_socket(int type, int port) {
+  int fd = socket(AF_INET6, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int zero = 0, one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(static_cast<uint16_t>(port));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind");
+  if (type == SOCK_STREAM && listen(fd, 16) != 0) throw std::runtime_error("listen");
+  return fd;
+}
+
+std::string ask_tcp_once(const std::string& netns, const std::string& addr, int port,
+                         const std::string& bind_addr) {
+  socklen_t len = 0;
+  auto ss = sockaddr_of(addr, port, len);
+  int fd;
+  {
+    InNetns in(netns);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (!bind_addr.empty()) {
+    socklen_t bl = 0;
+    auto b = sockaddr_of(bind_addr, 0, bl);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&b), bl) != 0) {
+      close(fd);
+      return "bind failed";
+    }
+  }
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+    char buf[256];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace
+
+NameServer::NameServer(const std::string& netns, int port, std::string name)
+    : name_(std::move(name)) {
+  {
+    InNetns in(netns);
+    tcp_ = bound_socket(SOCK_STREAM, port);
+    udp_ = bound_socket(SOCK_DGRAM, port);
+  }
+  if (pipe2(wake_, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  thread_ = std::thread([this] { serve(); });
+}
+
+NameServer::~NameServer() {
+  (void)!write(wake_[1], "x", 1);
+  thread_.join();
+  for (int fd : {tcp_, udp_, wake_[0], wake_[1]}) close(fd);
+}
+
+std::string NameServer::answer(const void* sa) const {
+  if (name_ != kPeerAddress) return name_;
+  auto* s6 = static_cast<const sockaddr_in6*>(sa);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], text, sizeof text);
+  } else {
+    inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
+void NameServer::serve() {
+  pollfd fds[3] = {{wake_[0], POLLIN, 0}, {tcp_, POLLIN, 0}, {udp_, POLLIN, 0}};
+  for (;;) {
+    if (poll(fds, 3, 1000) <= 0) continue;
+    if (fds[0].revents) return;
+    sockaddr_storage from{};
+    socklen_t fl = sizeof from;
+    if (fds[1].revents & POLLIN) {
+      int c = accept4(tcp_, reinterpret_cast<sockaddr*>(&from), &fl, SOCK_CLOEXEC);
+      if (c >= 0) {
+        std::string a = answer(&from);
+        (void)!write(c, a.data(), a.size());
+        close(c);
+      }
+    }
+    if (fds[2].revents & POLLIN) {
+      char buf[512];
+      fl = sizeof from;
+      if (recvfrom(udp_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl) >= 0) {
+        std::string a = answer(&from);
+        sendto(udp_, a.data(), a.size(), 0, reinterpret_cast<sockaddr*>(&from), fl);
+      }
+    }
+  }
+}
+
+std::string ask_tcp(const std::string& netns, const std::string& addr, int port,
+                    const std::string& bind_addr) {
+  std::string r = ask_tcp_once(netns, addr, port, bind_addr);
+  return r.empty() ? ask_tcp_once(netns, addr, port, bind_addr) : r;
+}
+
+UdpClient::UdpClient(const std::string& netns, bool v6, int src_port) {
+  {
+    InNetns in(netns);
+    fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }
+  socklen_t len = 0;
+  auto any = sockaddr_of(v6 ? "::" : "0.0.0.0", src_port, len);
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&any), len) != 0) throw std::runtime_error("bind");
+}
+
+UdpClient::~UdpClient() { close(fd_); }
+
+std::string UdpClient::ask(const std::string& addr, int port) {
+  socklen_t len = 0;
+  auto ss = sockaddr_of(addr, port, len);
+  if (sendto(fd_, "?", 1, 0, reinterpret_cast<sockaddr*>(&ss), len) != 1) return "";
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, 500) != 1) return "";
+  char buf[256];
+  ssize_t n = recv(fd_, buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+std::string ask_udp(const std::string& netns, const std::string& addr, int port) {
+  UdpClient c(netns, is_v6(addr));
+  std::string r = c.ask(addr, port);
+  return r.empty() ? c.ask(addr, port) : r;
 }
 
 Background::Background(const std::vector<std::string>& argv, const std::string& netns,

@@ -41,6 +41,50 @@ class TcpConn {
   int fd_ = -1;
 };
 
+/// A server on `port` inside `netns`, TCP and UDP, IPv4 and IPv6, that answers with a name: every
+/// TCP connection gets `name` and is closed; every UDP datagram is answered with `name`. With
+/// kPeerAddress as the name it answers with the client's address as it sees it ("10.99.0.1",
+/// IPv4-mapped addresses unmapped), which shows whether a source was NATed.
+class NameServer {
+ public:
+  static constexpr const char* kPeerAddress = "$peer";
+  NameServer(const std::string& netns, int port, std::string name);
+  ~NameServer();
+  NameServer(const NameServer&) = delete;
+  NameServer& operator=(const NameServer&) = delete;
+
+ private:
+  void serve();
+  std::string answer(const void* sockaddr) const;
+  std::string name_;
+  int tcp_ = -1, udp_ = -1;
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
+
+/// Connects from `netns` to addr:port (from `bind_addr` when given, like `curl --interface`)
+/// and returns what the server sent before closing; "" when the connection fails. Tried twice
+/// (a loaded test machine may lose the first attempt to a timeout), one second each.
+std::string ask_tcp(const std::string& netns, const std::string& addr, int port,
+                    const std::string& bind_addr = "");
+
+/// A UDP client socket in `netns`, bound to `src_port` (0: any).
+class UdpClient {
+ public:
+  UdpClient(const std::string& netns, bool v6, int src_port = 0);
+  ~UdpClient();
+  UdpClient(const UdpClient&) = delete;
+  UdpClient& operator=(const UdpClient&) = delete;
+  /// Sends one datagram and returns the answer; "" when none comes within 500 ms.
+  std::string ask(const std::string& addr, int port);
+
+ private:
+  int fd_ = -1;
+};
+
+/// One UDP question from `netns` (tried twice, like ask_tcp).
+std::string ask_udp(const std::string& netns, const std::string& addr, int port);
+
 /// A process started in the background (inside `netns` when given), killed on destruction.
 class Background {
  public:

@@ -1,9 +1,10 @@
-#include "cni/rtnl.hpp"
+#include "core/rtnl.hpp"
 
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -13,7 +14,7 @@
 
 #include "core/str.hpp"
 
-namespace knit::cni::rtnl {
+namespace knit::rtnl {
 
 namespace {
 
@@ -33,31 +34,37 @@ std::string route_text(const RouteSpec& r) {
 }  // namespace
 
 // RTM_NEWLINK
-//   ifinfomsg
-//   IFLA_IFNAME host_name, IFLA_ADDRESS host_mac, IFLA_MTU mtu
+//   ifinfomsg (host_index)
+//   IFLA_IFNAME host_name, [IFLA_ADDRESS host_mac], [IFLA_MTU mtu]
 //   IFLA_LINKINFO
 //     IFLA_INFO_KIND "veth"
 //     IFLA_INFO_DATA
 //       VETH_INFO_PEER
-//         ifinfomsg (raw, not an attribute)
-//         IFLA_IFNAME peer_name, IFLA_ADDRESS peer_mac, IFLA_MTU mtu, IFLA_NET_NS_FD fd
+//         ifinfomsg (raw, not an attribute; peer_index)
+//         IFLA_IFNAME peer_name, [IFLA_ADDRESS peer_mac], [IFLA_MTU mtu], [IFLA_NET_NS_FD fd]
 void new_veth(nl::Request& req, const VethSpec& s) {
   auto* nlh = req.begin(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
                         str("create veth ", s.host_name, " with peer ", s.peer_name));
-  req.extra<ifinfomsg>()->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz(nlh, IFLA_IFNAME, s.host_name.c_str());
-  mnl_attr_put(nlh, IFLA_ADDRESS, 6, s.host_mac.bytes.data());
-  mnl_attr_put_u32(nlh, IFLA_MTU, s.mtu);
+  auto* ifi = req.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = s.host_index;
+  auto put_end = [&](const std::string& name, const std::optional<Mac>& mac) {
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+    if (mac) mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac->bytes.data());
+    if (s.mtu > 0) mnl_attr_put_u32(nlh, IFLA_MTU, s.mtu);
+  };
+  put_end(s.host_name, s.host_mac);
   auto* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
   mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
   auto* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
   auto* peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
-  static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)))->ifi_family =
-      AF_UNSPEC;
-  mnl_attr_put_strz(nlh, IFLA_IFNAME, s.peer_name.c_str());
-  mnl_attr_put(nlh, IFLA_ADDRESS, 6, s.peer_mac.bytes.data());
-  mnl_attr_put_u32(nlh, IFLA_MTU, s.mtu);
-  mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(s.peer_netns_fd));
+  auto* peer_ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  peer_ifi->ifi_family = AF_UNSPEC;
+  peer_ifi->ifi_index = s.peer_index;
+  put_end(s.peer_name, s.peer_mac);
+  if (s.peer_netns_fd >= 0) {
+    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(s.peer_netns_fd));
+  }
   mnl_attr_nest_end(nlh, peer);
   mnl_attr_nest_end(nlh, data);
   mnl_attr_nest_end(nlh, linkinfo);
@@ -80,6 +87,26 @@ void set_link_up(nl::Request& req, int ifindex, std::string_view name, std::stri
   ifi->ifi_flags = IFF_UP;
   ifi->ifi_change = IFF_UP;
   if (!alias.empty()) mnl_attr_put(nlh, IFLA_IFALIAS, alias.size(), alias.data());
+}
+
+// RTM_NEWLINK
+//   ifinfomsg (index)
+//   IFLA_AF_SPEC
+//     AF_INET
+//       IFLA_INET_CONF
+//         IPV4_DEVCONF_ROUTE_LOCALNET u32 1     (attribute type = devconf index)
+void enable_route_localnet(nl::Request& req, int ifindex, std::string_view name) {
+  auto* nlh = req.begin(RTM_NEWLINK, 0, str("set route_localnet on ", name));
+  auto* ifi = req.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex;
+  auto* spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+  auto* inet = mnl_attr_nest_start(nlh, AF_INET);
+  auto* conf = mnl_attr_nest_start(nlh, IFLA_INET_CONF);
+  mnl_attr_put_u32(nlh, IPV4_DEVCONF_ROUTE_LOCALNET, 1);
+  mnl_attr_nest_end(nlh, conf);
+  mnl_attr_nest_end(nlh, inet);
+  mnl_attr_nest_end(nlh, spec);
 }
 
 void del_link(nl::Request& req, std::string_view name) {
@@ -134,7 +161,7 @@ void route_body(nl::Request& req, nlmsghdr* nlh, const RouteSpec& r) {
   rtm->rtm_family = af(r.dst.family());
   rtm->rtm_dst_len = r.dst.len();
   rtm->rtm_table = RT_TABLE_MAIN;
-  rtm->rtm_protocol = RTPROT_STATIC;
+  rtm->rtm_protocol = r.protocol != 0 ? r.protocol : RTPROT_STATIC;
   rtm->rtm_type = RTN_UNICAST;
   rtm->rtm_scope = (r.scope_link && !r.gw) ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
   if (r.dst.len() > 0) put_addr(nlh, RTA_DST, r.dst.addr());
@@ -148,13 +175,19 @@ void new_route(nl::Request& req, const RouteSpec& r) {
   route_body(req, nlh, r);
 }
 
+void replace_route(nl::Request& req, const RouteSpec& r) {
+  auto* nlh =
+      req.begin(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, str("replace route ", route_text(r)));
+  route_body(req, nlh, r);
+}
+
 void del_route(nl::Request& req, const RouteSpec& r) {
   auto* nlh = req.begin(RTM_DELROUTE, 0, str("delete route ", route_text(r)), {ESRCH, ENODEV});
   route_body(req, nlh, r);
-  // Match any scope and protocol when deleting.
+  // Match any scope, and any owner unless one is named.
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(nlh));
   rtm->rtm_scope = RT_SCOPE_NOWHERE;
-  rtm->rtm_protocol = 0;
+  rtm->rtm_protocol = r.protocol;
 }
 
 void new_neigh(nl::Request& req, int ifindex, std::string_view ifname, const IpAddr& ip,
@@ -338,4 +371,4 @@ std::vector<NeighInfo> list_neighs(nl::Socket& sock) {
   return dump_all<NeighInfo, ndmsg>(sock, RTM_GETNEIGH, AF_UNSPEC, "dump neighbours", parse_neigh);
 }
 
-}  // namespace knit::cni::rtnl
+}  // namespace knit::rtnl

@@ -1,8 +1,10 @@
-// cni/rtnl.hpp: the rtnetlink requests knit's pod wiring needs, and the dumps CHECK reads.
+// core/rtnl.hpp: rtnetlink requests (links, addresses, routes, neighbours) and dump parsers.
 //
 // Builders append messages to an nl::Request and do no I/O, so unit tests parse their bytes back
 // with libmnl. Parsers turn replies into plain values. Callers send requests on an nl::Socket
-// opened in the right namespace (the socket carries the namespace).
+// opened in the right namespace (the socket carries the namespace). Used by the CNI plugin's pod
+// wiring, the agent's node routes and the lab's sandbox node; nothing here knows about any of
+// them.
 #pragma once
 
 #include <linux/netlink.h>
@@ -16,16 +18,20 @@
 #include "core/ip.hpp"
 #include "core/netlink.hpp"
 
-namespace knit::cni::rtnl {
+namespace knit::rtnl {
 
-/// A veth pair created from the host side with its peer placed straight into the pod namespace.
+/// A veth pair created from the socket's namespace ("host" side), its peer placed straight into
+/// another namespace (peer_netns_fd) or kept beside it (-1). Unset MACs, MTU (0) and indexes (0)
+/// are left to the kernel.
 struct VethSpec {
   std::string host_name;
-  Mac host_mac;
+  std::optional<Mac> host_mac;
   std::string peer_name;
-  Mac peer_mac;
-  uint32_t mtu = 1500;
+  std::optional<Mac> peer_mac;
+  uint32_t mtu = 0;
   int peer_netns_fd = -1;
+  int host_index = 0;
+  int peer_index = 0;
 };
 
 /// RTM_NEWLINK (NLM_F_CREATE|NLM_F_EXCL) of a veth pair.
@@ -33,7 +39,10 @@ void new_veth(nl::Request& req, const VethSpec& spec);
 /// RTM_GETLINK by name; the reply is an RTM_NEWLINK message (parse with parse_link).
 void get_link(nl::Request& req, std::string_view name, bool tolerate_missing);
 /// RTM_SETLINK: admin state up, and an alias when `alias` is not empty.
-void set_link_up(nl::Request& req, int ifindex, std::string_view name, std::string_view alias);
+void set_link_up(nl::Request& req, int ifindex, std::string_view name, std::string_view alias = {});
+/// RTM_SETLINK: net.ipv4.conf.<name>.route_localnet = 1 (IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF),
+/// so that 127.0.0.0/8 may be routed to and from the link.
+void enable_route_localnet(nl::Request& req, int ifindex, std::string_view name);
 /// RTM_DELLINK by name; a missing link counts as deleted.
 void del_link(nl::Request& req, std::string_view name);
 /// RTM_DELLINK by index (indexes are never reused soon, names are); a missing link counts as
@@ -47,17 +56,25 @@ void get_route(nl::Request& req, const IpAddr& dst);
 void new_addr(nl::Request& req, int ifindex, std::string_view ifname, const Prefix& addr,
               bool nodad);
 
+/// A unicast route of the main table.
 struct RouteSpec {
   Prefix dst;
   std::optional<IpAddr> gw;
   int oif = 0;
   std::string oif_name;  ///< for messages only
   bool scope_link = false;
+  /// rtm_protocol: who owns the route (RTPROT_*, or a private number). 0 means RTPROT_STATIC
+  /// when adding and "any owner" when deleting.
+  uint8_t protocol = 0;
   friend bool operator==(const RouteSpec&, const RouteSpec&) = default;
 };
-/// RTM_NEWROUTE in the main table (NLM_F_CREATE|NLM_F_EXCL).
+/// RTM_NEWROUTE in the main table (NLM_F_CREATE|NLM_F_EXCL): EEXIST when the route exists.
 void new_route(nl::Request& req, const RouteSpec& r);
-/// RTM_DELROUTE; a missing route counts as deleted.
+/// RTM_NEWROUTE (NLM_F_CREATE|NLM_F_REPLACE): creates the route or replaces the one with the same
+/// destination (and metric) in place, whoever owned it.
+void replace_route(nl::Request& req, const RouteSpec& r);
+/// RTM_DELROUTE; a missing route counts as deleted. With a protocol set, only a route of that
+/// owner matches.
 void del_route(nl::Request& req, const RouteSpec& r);
 /// RTM_NEWNEIGH, NUD_PERMANENT (replaces an existing entry).
 void new_neigh(nl::Request& req, int ifindex, std::string_view ifname, const IpAddr& ip,
@@ -109,4 +126,4 @@ std::vector<AddrInfo> list_addrs(nl::Socket& sock);
 std::vector<RouteInfo> list_routes(nl::Socket& sock);
 std::vector<NeighInfo> list_neighs(nl::Socket& sock);
 
-}  // namespace knit::cni::rtnl
+}  // namespace knit::rtnl
