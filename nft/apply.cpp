@@ -170,6 +170,31 @@ void apply(nl::Socket& sock, const Plan& plan) {
   commit(sock, b, &plan);
 }
 
+std::map<std::string, uint64_t> read_counters(nl::Socket& sock, TableFamily family,
+                                              std::string_view name) {
+  const std::string tname(name);
+  std::map<std::string, uint64_t> out;
+  nl::Request req;
+  auto* nlh = begin_get(req, NFT_MSG_GETOBJ, nfproto(family),
+                        str("list counters of table ", family_name(family), ' ', tname), {ENOENT});
+  auto filter = new_obj();
+  nftnl_obj_set_str(filter.get(), NFTNL_OBJ_TABLE, tname.c_str());
+  nftnl_obj_set_u32(filter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+  nftnl_obj_nlmsg_build_payload(nlh, filter.get());
+  sock.dump(
+      req,
+      [&](const nlmsghdr* m, size_t) {
+        auto o = new_obj();
+        if (nftnl_obj_nlmsg_parse(m, o.get()) < 0) return;
+        if (tname != nftnl_obj_get_str(o.get(), NFTNL_OBJ_TABLE)) return;
+        if (nftnl_obj_get_u32(o.get(), NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
+        out[nftnl_obj_get_str(o.get(), NFTNL_OBJ_NAME)] =
+            nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_PKTS);
+      },
+      [&] { out.clear(); });
+  return out;
+}
+
 std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::string_view name) {
   const uint8_t fam = nfproto(family);
   const std::string tname(name);

@@ -5,6 +5,7 @@
 // the model, so that tests and the agent can compare what the kernel holds with what they want.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string_view>
 
@@ -30,6 +31,11 @@ void commit(nl::Socket& sock, Batch& batch, const Plan* plan = nullptr);
 /// become Raw statements. Throws Error(kNetlink) when a dump fails or the table holds objects
 /// the model cannot represent (other object types, set timeouts, route chains).
 std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::string_view name);
+
+/// The packet count of every named counter of the table, by name (empty when the table does
+/// not exist). One dump. Throws Error(kNetlink).
+std::map<std::string, uint64_t> read_counters(nl::Socket& sock, TableFamily family,
+                                              std::string_view name);
 
 /// Deletes the table and everything in it; false when it did not exist. Throws Error(kNetlink).
 bool delete_table(nl::Socket& sock, TableFamily family, std::string_view name);

@@ -55,6 +55,8 @@ constexpr milliseconds kDefaultAttachTimeout{5000};
 constexpr milliseconds kRetryMin{100};
 constexpr milliseconds kRetryMax{5000};
 constexpr size_t kMaxRequest = 64 * 1024;
+/// A scrape reads the nftables counters (one dump) at most this often.
+constexpr milliseconds kCountersMinInterval{1000};
 
 /// A client connection of the control socket.
 struct Conn {
@@ -87,6 +89,7 @@ class Agent {
   void apply_nodes();
   void update_synced();
   void publish_metrics();
+  void read_policy_counters();
   void reconcile();
   void revoke();
   void on_control_readable(int fd);
@@ -130,6 +133,7 @@ class Agent {
   std::string applied_digest_;
   std::string last_error_;
   std::optional<Clock::time_point> reload_at_, reconcile_at_, nodes_at_, resync_at_;
+  std::optional<Clock::time_point> counters_read_;
   milliseconds retry_ = kRetryMin;
   milliseconds nodes_retry_ = kRetryMin;
 };
@@ -183,6 +187,11 @@ void Agent::setup() {
     http_ = std::make_unique<MetricsServer>(cfg_.metrics_address, metrics_.registry, health_);
     add_fd(epoll_.get(), http_->fd());
     log::info(str("metrics and health on ", cfg_.metrics_address, " (port ", http_->port(), ")"));
+    http_->set_before_respond([this] {
+      if (!counters_read_ || Clock::now() - *counters_read_ >= kCountersMinInterval) {
+        read_policy_counters();
+      }
+    });
   }
 
   // The control socket: replace a stale one left by a dead agent.
@@ -607,6 +616,39 @@ void Agent::publish_metrics() {
       metrics_.api_watch_restarts(api_resource(k)).set(static_cast<double>(a.watch_restarts));
       metrics_.api_relists(api_resource(k)).set(static_cast<double>(a.lists));
     }
+  }
+}
+
+/// knit_policy_packets_total from the named counters of knit's table: one dump when /metrics is
+/// scraped (at most once per kCountersMinInterval), so nothing is read while nobody looks.
+void Agent::read_policy_counters() {
+  counters_read_ = Clock::now();
+  if (!rec_.synced()) return;
+  try {
+    std::vector<PolicyPackets> out;
+    for (auto& [name, packets] : nft::read_counters(nft_, nft::TableFamily::kInet, kTableName)) {
+      std::string_view n = name;
+      PolicyPackets p;
+      p.packets = packets;
+      if (n.substr(0, 6) == "allow/") {
+        n.remove_prefix(6);
+        auto slash = n.find('/');
+        if (slash == std::string_view::npos) continue;
+        p.ns = n.substr(0, slash);
+        p.policy = n.substr(slash + 1);
+        p.verdict = "allow";
+      } else if (n.substr(0, 5) == "drop/") {
+        p.ns = n.substr(5);
+        p.verdict = "drop";
+      } else {
+        continue;
+      }
+      out.push_back(std::move(p));
+    }
+    metrics_.set_policy_packets(out);
+  } catch (const std::exception& e) {
+    log::every("counters", std::chrono::minutes(1), log::Level::kWarn,
+               str("read policy counters: ", e.what()));
   }
 }
 

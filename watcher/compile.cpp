@@ -424,6 +424,7 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
           auto name = add_set(peer_set_of(p, rule, fam.family, false, static_cast<uint32_t>(k)));
           r.stmts.push_back(lookup({fam.saddr}, name));
         }
+        r.stmts.push_back(nft::CounterRef{allow_counter(p.namespace_, p.name)});
         r.stmts.push_back(nft::accept());
         out.ingress.push_back(std::move(r));
       }
@@ -459,6 +460,7 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
                                           std::move(ports)));
             r.stmts.push_back(lookup({Sel::kL4proto, Sel::kThDport}, name));
           }
+          r.stmts.push_back(nft::CounterRef{allow_counter(p.namespace_, p.name)});
           r.stmts.push_back(nft::ret());
           out.egress.push_back(std::move(r));
         }
@@ -466,6 +468,7 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
           nft::Rule r = start();
           auto name = add_set(named_set(p, static_cast<uint32_t>(k), fam.family));
           r.stmts.push_back(lookup({fam.daddr, Sel::kL4proto, Sel::kThDport}, name));
+          r.stmts.push_back(nft::CounterRef{allow_counter(p.namespace_, p.name)});
           r.stmts.push_back(nft::ret());
           out.egress.push_back(std::move(r));
         }
@@ -599,15 +602,27 @@ nft::Ruleset Compiler::assemble(
       if (emitted.insert(ps->name).second) rs.sets.push_back(to_nft(*ps));
     }
   }
+  for (const auto& [key, out] : outputs) {
+    if (out.ingress.empty() && out.egress.empty()) continue;
+    auto slash = key.find('/');
+    rs.counters.push_back({allow_counter(key.substr(0, slash), key.substr(slash + 1))});
+  }
   for (auto& [ns, pair] : chains) {
-    pair.first.rules.push_back(rule({nft::drop()}));
-    pair.second.rules.push_back(rule({nft::drop()}));
+    rs.counters.push_back({drop_counter(ns)});
+    pair.first.rules.push_back(rule({nft::CounterRef{drop_counter(ns)}, nft::drop()}));
+    pair.second.rules.push_back(rule({nft::CounterRef{drop_counter(ns)}, nft::drop()}));
     rs.chains.push_back(std::move(pair.first));
     rs.chains.push_back(std::move(pair.second));
   }
   rs.sort();
   return rs;
 }
+
+std::string allow_counter(std::string_view ns, std::string_view policy) {
+  return str("allow/", ns, '/', policy);
+}
+
+std::string drop_counter(std::string_view ns) { return str("drop/", ns); }
 
 nft::Ruleset compile(const ClusterView& view) {
   Compiler c(view);

@@ -171,4 +171,10 @@ std::string policy_set_base(std::string_view ns, std::string_view name);
 std::string ingress_chain(std::string_view ns);
 std::string egress_chain(std::string_view ns);
 
+/// Named counters (for /metrics): packets a policy's rules allowed, "allow/<ns>/<policy>" (its
+/// ingress and egress rules together), and packets dropped in a namespace's chains because no
+/// policy allowed them, "drop/<ns>" (a drop is the verdict of no policy in particular).
+std::string allow_counter(std::string_view ns, std::string_view policy);
+std::string drop_counter(std::string_view ns);
+
 }  // namespace knit::watcher

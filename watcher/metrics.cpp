@@ -238,8 +238,8 @@ constexpr std::string_view kRelistsHelp =
     "Full lists from the Kubernetes API (start-up, 410 Gone, resync), by resource.";
 constexpr std::string_view kPolicyPacketsName = "knit_policy_packets_total";
 constexpr std::string_view kPolicyPacketsHelp =
-    "Packets that met a NetworkPolicy's verdict, by namespace, policy and verdict "
-    "(accept, drop), read from nftables counters.";
+    "Packets by namespace, policy and verdict from nftables counters: allow (a policy's rules "
+    "allowed it), drop (no policy allowed it; policy empty).";
 }  // namespace
 
 AgentMetrics::AgentMetrics()
@@ -497,6 +497,7 @@ void MetricsServer::on_conn(int fd, uint32_t events) {
   if (end == std::string::npos) end = c.in.find("\n\n");
   HttpResponse r;
   if (end != std::string::npos) {
+    if (before_respond_) before_respond_();
     r = respond(std::string_view(c.in).substr(0, end), metrics_, health_);
   } else if (c.in.size() > kMaxRequest) {
     r.status = 431;

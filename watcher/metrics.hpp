@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -204,6 +205,9 @@ class MetricsServer {
   void on_readable();
   /// The port listened on.
   uint16_t port() const { return port_; }
+  /// Called before each request is answered, to refresh values read on demand (the agent's
+  /// nftables counters; it rate-limits the reads itself).
+  void set_before_respond(std::function<void()> f) { before_respond_ = std::move(f); }
 
  private:
   struct Conn;
@@ -216,6 +220,7 @@ class MetricsServer {
 
   const Metrics& metrics_;
   const Health& health_;
+  std::function<void()> before_respond_;
   Fd epoll_, listen_, timer_;
   uint16_t port_ = 0;
   std::map<int, std::unique_ptr<Conn>> conns_;

@@ -208,7 +208,7 @@ nft::Chain Reconciler::build_chain(const std::string& ns, bool ingress) const {
     const auto& rules = ingress ? it->second.ingress : it->second.egress;
     c.rules.insert(c.rules.end(), rules.begin(), rules.end());
   }
-  c.rules.push_back(rule({nft::drop()}));
+  c.rules.push_back(rule({nft::CounterRef{drop_counter(ns)}, nft::drop()}));
   return c;
 }
 
@@ -266,6 +266,12 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
       for (const auto& s : old->sets) touched_sets.insert(s->name);
     if (neu)
       for (const auto& s : neu->sets) touched_sets.insert(s->name);
+    auto has_rules = [](const PolicyOutput* o) {
+      return o != nullptr && (!o->ingress.empty() || !o->egress.empty());
+    };
+    std::string counter = allow_counter(ns, std::string_view(key).substr(ns.size() + 1));
+    if (has_rules(old)) current.counters.push_back({counter});
+    if (has_rules(neu ? &*neu : nullptr)) desired.counters.push_back({counter});
     updates[key] = std::move(neu);
   }
   // Single sets: recompute each once and swap it into every policy that holds it (policies
@@ -366,6 +372,8 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     std::string prefix = str(ns, '/');
     auto it = outputs_.lower_bound(prefix);
     any = it != outputs_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+    if (chains_.count(ingress_chain(ns))) current.counters.push_back({drop_counter(ns)});
+    if (any) desired.counters.push_back({drop_counter(ns)});
     for (bool ingress : {true, false}) {
       std::string name = ingress ? ingress_chain(ns) : egress_chain(ns);
       if (auto old = chains_.find(name); old != chains_.end()) current.chains.push_back(old->second);

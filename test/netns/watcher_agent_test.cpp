@@ -277,3 +277,73 @@ spec:
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// GET `path` from the agent's metrics server (127.0.0.1:9740, the default) inside `ns`.
+std::string http_get(const TestNetns& ns, const std::string& path) {
+  Proc p = ns.sh("bash -c 'exec 3<>/dev/tcp/127.0.0.1/9740 && printf \"GET " + path +
+                 " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\" >&3 && cat <&3'");
+  return p.out + p.err;
+}
+
+/// The value of the first /metrics line starting with `series` (-1 when absent).
+double metric(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, series.size(), series) == 0 && line.size() > series.size() &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(watcher_agent_metrics)
+
+BOOST_AUTO_TEST_CASE(metrics_count_syncs_and_per_policy_packets, *needs_netns()) {
+  // Bash's /dev/tcp does the HTTP: the metrics server listens on the node's loopback.
+  AgentNode node("metrics");
+  node.ns.must("ip link set lo up");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  node.start();
+  BOOST_TEST(http_get(node.ns, "/livez").find("200 OK") != std::string::npos);
+  TestNetns a("a"), b("b"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out);
+  BOOST_REQUIRE(node.add_pod("x", "b", b).status == 0);
+  BOOST_REQUIRE(node.add_pod("x", "c", c).status == 0);
+  std::string health = http_get(node.ns, "/healthz");
+  BOOST_TEST(health.find("200 OK") != std::string::npos, health);
+
+  const std::string allow = R"(knit_policy_packets_total{namespace="x",policy="web",verdict="allow"})";
+  const std::string drop = R"(knit_policy_packets_total{namespace="x",policy="",verdict="drop"})";
+  std::this_thread::sleep_for(1100ms);  // counters are read at most once a second
+  std::string before = http_get(node.ns, "/metrics");
+  BOOST_TEST(metric(before, "knit_syncs_total") >= 1, before);
+  BOOST_TEST(metric(before, "knit_pods_local") == 3, before);
+  BOOST_TEST(metric(before, R"(knit_set_elements{kind="maps"})") >= 1, before);
+  BOOST_TEST(metric(before, allow) == 0, before);
+  BOOST_TEST(metric(before, drop) == 0, before);
+
+  TcpEchoServer server(a.path(), 80);
+  BOOST_REQUIRE(tcp_connects(b.path(), ip_of(ra), 80));       // one SYN allowed
+  BOOST_REQUIRE(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));  // SYNs dropped
+  std::this_thread::sleep_for(1100ms);  // counters are read at most once a second
+  std::string after = http_get(node.ns, "/metrics");
+  BOOST_TEST(metric(after, allow) >= 1, after);
+  BOOST_TEST(metric(after, drop) >= 1, after);
+
+  // The policy gone: its series goes with it.
+  node.remove("policy.yaml");
+  node.applied();
+  std::this_thread::sleep_for(1100ms);
+  std::string gone = http_get(node.ns, "/metrics");
+  BOOST_TEST(metric(gone, allow) == -1, gone);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
