@@ -236,10 +236,23 @@ void Socket::transact(Request& req, const ReplyFn& on_reply) {
     nlh->nlmsg_seq = next_seq();
     pending[i].seq = nlh->nlmsg_seq;
   }
+  // Pages of at most kMessagesPerSend messages: one sendmsg of everything exceeds the send
+  // buffer from a few thousand messages on (EMSGSIZE: nothing done), and a few hundred ACKs
+  // overflow the receive buffer (ENOBUFS). Every page is sent; the first refusal is thrown.
   auto bytes = req.bytes();
-  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
-  send_iov({&iov, 1});
-  read_acks(pending, on_reply);
+  const uint8_t* base = bytes.data();
+  for (size_t first = 0; first < pending.size(); first += kMessagesPerSend) {
+    size_t last = std::min(pending.size(), first + kMessagesPerSend);
+    const auto* from = reinterpret_cast<const uint8_t*>(req.message(first));
+    const auto* end = last < pending.size()
+                          ? reinterpret_cast<const uint8_t*>(req.message(last))
+                          : base + bytes.size();
+    iovec iov{const_cast<uint8_t*>(from), static_cast<size_t>(end - from)};
+    send_iov({&iov, 1});
+    ReplyFn shifted;
+    if (on_reply) shifted = [&](const nlmsghdr* m, size_t i) { on_reply(m, first + i); };
+    read_acks(std::span<Pending>(pending).subspan(first, last - first), shifted);
+  }
   for (size_t i = 0; i < pending.size(); ++i) {
     if (pending[i].error != 0 && !req.tolerates(i, pending[i].error)) {
       throw_refused(req.what(i), pending[i].error, pending[i].extack);

@@ -102,6 +102,8 @@ class Socket {
   /// Data replies go to `on_reply`. Throws Error(kNetlink) for the first message the kernel
   /// refused (unless its errno is tolerated), after all replies have been read.
   void transact(Request& req, const ReplyFn& on_reply = {});
+  /// transact() sends and acknowledges at most this many messages at a time.
+  static constexpr size_t kMessagesPerSend = 64;
 
   /// Runs a dump: `req` holds one message with NLM_F_DUMP. Calls `on_msg` for each reply. When
   /// the kernel flags the dump as interrupted (NLM_F_DUMP_INTR) it calls `on_restart` and dumps

@@ -498,7 +498,24 @@ bool operator==(const PolicyOutput& a, const PolicyOutput& b) {
 // ---- Compiler: dispatch and assembly ------------------------------------------------------------
 
 std::vector<nft::Set> Compiler::dispatch() const {
-  std::vector<nft::Element> disp[2][2];  // [ingress=0/egress=1][v4=0/v6=1]
+  // One element per address. Two local pods can show the same address (a reused address while
+  // the old pod's object still lists it): the pod the CNI plugin reported holds it, else the
+  // first by key. A pod that no policy isolates in a direction adds no element there, so of
+  // two claimants the isolated one is judged: never the more permissive outcome.
+  struct Claim {
+    bool attached;
+    const std::string* key;
+    nft::Element element;
+  };
+  std::map<IpAddr, Claim> disp[2][2];  // [ingress=0/egress=1][v4=0/v6=1]
+  auto claim = [](std::map<IpAddr, Claim>& m, const IpAddr& ip, Claim c) {
+    auto [it, fresh] = m.try_emplace(ip, c);
+    if (fresh) return;
+    Claim& have = it->second;
+    if ((c.attached && !have.attached) || (c.attached == have.attached && *c.key < *have.key)) {
+      have = std::move(c);
+    }
+  };
   for (const auto& [key, st] : local_) {
     if (!st->eligible) continue;
     const Pod& pod = *st->pod;
@@ -517,12 +534,12 @@ std::vector<nft::Set> Compiler::dispatch() const {
       if (in) {
         auto e = nft::element({ip}, nft::jump(ingress_chain(pod.namespace_)));
         e.comment = key;
-        disp[0][f].push_back(std::move(e));
+        claim(disp[0][f], ip, Claim{st->attached, &key, std::move(e)});
       }
       if (eg) {
         auto e = nft::element({ip}, nft::jump(egress_chain(pod.namespace_)));
         e.comment = key;
-        disp[1][f].push_back(std::move(e));
+        claim(disp[1][f], ip, Claim{st->attached, &key, std::move(e)});
       }
     }
   }
@@ -534,7 +551,8 @@ std::vector<nft::Set> Compiler::dispatch() const {
       m.name = kNames[d][f];
       m.key = {kFams[f].addr};
       m.data = {Type::kVerdict};
-      m.elements = std::move(disp[d][f]);
+      m.elements.reserve(disp[d][f].size());
+      for (auto& [ip, c] : disp[d][f]) m.elements.push_back(std::move(c.element));
       maps.push_back(std::move(m));
     }
   }

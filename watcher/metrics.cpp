@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <cstdio>
 #include <cstring>
 
 #include "conf/agent_config.hpp"
@@ -41,9 +43,14 @@ std::string number(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) return str(static_cast<int64_t>(v));
   // Shortest round-trip digits, fixed notation unless the exponent is below -4 or large, as
   // Go's strconv 'g' -1 writes them (so bucket bounds read "0.0005", the form clients use).
+  // The shortest of %.1g..%.17g that reads back exactly: glibc's printf, which the binary links
+  // anyway, instead of std::to_chars(double) and its ~120 KB of tables.
   char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
-  return std::string(buf, end);
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
 }
 
 void escape_label_value(std::string& out, std::string_view v) {

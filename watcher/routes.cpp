@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 
+#include "core/error.hpp"
 #include "core/str.hpp"
 
 namespace knit::watcher {
@@ -62,24 +65,26 @@ std::vector<NodeRoute> plan_routes(const std::vector<Node>& nodes, std::string_v
 
 RouteChanges diff_routes(const std::vector<rtnl::RouteInfo>& current,
                          const std::vector<NodeRoute>& desired) {
+  // Indexed: a large cluster has thousands of routes on both sides, on every Node event.
+  std::map<Prefix, const rtnl::RouteInfo*> mine;  // the first of ours per destination
+  std::set<Prefix> taken;                         // every destination routed at all
+  for (const auto& r : current) {
+    taken.insert(r.dst);
+    if (ours(r)) mine.emplace(r.dst, &r);
+  }
+  std::set<Prefix> wanted;
   RouteChanges c;
   for (const auto& d : desired) {
-    auto mine = std::find_if(current.begin(), current.end(), [&](const rtnl::RouteInfo& r) {
-      return ours(r) && r.dst == d.dst;
-    });
-    if (mine != current.end()) {
-      if (mine->gw != d.via) c.change.push_back(d);
+    wanted.insert(d.dst);
+    if (auto m = mine.find(d.dst); m != mine.end()) {
+      if (m->second->gw != d.via) c.change.push_back(d);
       continue;
     }
-    bool taken = std::any_of(current.begin(), current.end(),
-                             [&](const rtnl::RouteInfo& r) { return r.dst == d.dst; });
-    (taken ? c.blocked : c.add).push_back(d);
+    (taken.count(d.dst) ? c.blocked : c.add).push_back(d);
   }
   for (const auto& r : current) {
-    if (!ours(r)) continue;
-    bool wanted = std::any_of(desired.begin(), desired.end(),
-                              [&](const NodeRoute& d) { return d.dst == r.dst; });
-    if (!wanted) c.remove.push_back({r.dst, r.gw.value_or(IpAddr::from_u128(r.dst.family(), 0))});
+    if (!ours(r) || wanted.count(r.dst)) continue;
+    c.remove.push_back({r.dst, r.gw.value_or(IpAddr::from_u128(r.dst.family(), 0))});
   }
   return c;
 }
@@ -87,15 +92,39 @@ RouteChanges diff_routes(const std::vector<rtnl::RouteInfo>& current,
 RouteChanges sync_routes(nl::Socket& rt, const std::vector<NodeRoute>& desired) {
   RouteChanges c = diff_routes(rtnl::list_routes(rt), desired);
   if (c.empty()) return c;
+  // Requests of at most kRoutesPerRequest messages. One request for everything fails on a large
+  // cluster: a few thousand routes in one sendmsg exceed the socket's send buffer (EMSGSIZE,
+  // nothing installed), and from a few hundred on, their ACKs overflow the receive buffer
+  // (ENOBUFS, reported as a failure although the kernel did it all).
+  std::optional<Error> first_error;
   nl::Request req;
+  auto flush = [&] {
+    try {
+      rt.transact(req);
+    } catch (const Error& e) {
+      if (!first_error) first_error = e;  // the other pages still go in, as the contract says
+    }
+    req = nl::Request();
+  };
+  auto next = [&] {
+    if (req.count() >= kRoutesPerRequest) flush();
+  };
   for (const auto& r : c.remove) {
     rtnl::RouteSpec s = spec_of(r);
     s.gw.reset();  // whatever its gateway: the owner and the destination identify it
+    next();
     rtnl::del_route(req, s);
   }
-  for (const auto& r : c.change) rtnl::replace_route(req, spec_of(r));
-  for (const auto& r : c.add) rtnl::new_route(req, spec_of(r));
-  rt.transact(req);
+  for (const auto& r : c.change) {
+    next();
+    rtnl::replace_route(req, spec_of(r));
+  }
+  for (const auto& r : c.add) {
+    next();
+    rtnl::new_route(req, spec_of(r));
+  }
+  flush();
+  if (first_error) throw *first_error;
   return c;
 }
 

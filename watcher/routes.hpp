@@ -57,10 +57,15 @@ struct RouteChanges {
 RouteChanges diff_routes(const std::vector<rtnl::RouteInfo>& current,
                          const std::vector<NodeRoute>& desired);
 
+/// Messages per netlink request of sync_routes(): far below what one sendmsg and its ACKs may
+/// take (a whole large cluster in one request is refused or loses its ACKs).
+inline constexpr size_t kRoutesPerRequest = 64;
+
 /// Converges the main table of `rt`'s namespace (a NETLINK_ROUTE socket) to `desired`: one dump,
-/// then every add, replace and delete in one request. Returns what it changed (and what it left
-/// blocked). Throws Error(kNetlink) naming the first route the kernel refused (e.g. a gateway
-/// that is not on a connected link); the other messages of the request still took effect.
+/// then every delete, replace and add, in requests of at most kRoutesPerRequest messages.
+/// Returns what it changed (and what it left blocked). Throws Error(kNetlink) naming the first
+/// route the kernel refused (e.g. a gateway that is not on a connected link); every other
+/// message still took effect.
 RouteChanges sync_routes(nl::Socket& rt, const std::vector<NodeRoute>& desired);
 
 /// "10.244.2.0/24 via 10.99.0.2".

@@ -19,6 +19,7 @@ PodState pod_state(const ClusterView& view, const Pod& pod) {
   for (const auto& [key, att] : view.attachments) {
     if (att.pod_namespace == pod.namespace_ && att.pod_name == pod.name) {
       s.local = true;
+      s.attached = true;
       s.ips.insert(s.ips.end(), att.ips.begin(), att.ips.end());
     }
   }
@@ -44,6 +45,7 @@ std::map<std::string, PodState, std::less<>> pod_states(const ClusterView& view)
     s.pod_namespace = pod.namespace_;
     if (auto it = by_pod.find(key); it != by_pod.end()) {
       s.local = true;
+      s.attached = true;
       for (const auto* att : it->second) s.ips.insert(s.ips.end(), att->ips.begin(), att->ips.end());
     } else {
       s.local = !view.node_name.empty() && pod.node_name == view.node_name;

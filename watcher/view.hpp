@@ -45,6 +45,7 @@ struct PodState {
   std::string pod_namespace;  ///< a copy: the index must find it after the pod is gone
   std::vector<IpAddr> ips;  ///< the attachment's when local, else the pod's status
   bool local = false;       ///< attached on this node (CNI report) or scheduled here
+  bool attached = false;    ///< ips come from the CNI plugin's report (the truth on this node)
   /// Subject to policy and selectable as a peer: not hostNetwork, not Succeeded/Failed (their
   /// addresses get reused), and with at least one address.
   bool eligible = false;

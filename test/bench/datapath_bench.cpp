@@ -9,7 +9,8 @@
 //         isolates the server and allows the client on the port used (so every new connection
 //         walks the dispatch map, the namespace chain and its set lookups).
 // Per state: TCP throughput client -> server (one stream, 64 KiB writes) and new TCP
-// connections per second (connect, one byte each way, close), each for `seconds`.
+// connections per second (connect, one byte each way, close), each for `seconds`. Every state
+// is measured only once the agent has applied it (its `wait` op on the directory's digest).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -32,6 +33,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test/bench/agent_wait.hpp"
 
 namespace {
 
@@ -191,6 +194,20 @@ std::string policies_json(int namespaces, int per_ns) {
   return R"({"apiVersion":"v1","kind":"List","items":[)" + items + "]}\n";
 }
 
+/// Everything the run made, removed on every way out of main.
+struct Teardown {
+  std::string tag, dir;
+  pid_t agent = -1;
+  ~Teardown() {
+    if (agent > 0) {
+      kill(agent, SIGTERM);
+      waitpid(agent, nullptr, 0);
+    }
+    sh("ip netns del " + tag + "-client 2>/dev/null; ip netns del " + tag +
+       "-server 2>/dev/null; ip netns del " + tag + "-node 2>/dev/null; rm -rf " + dir);
+  }
+};
+
 std::string median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   char buf[32];
@@ -212,6 +229,7 @@ int main(int argc, char** argv) {
   std::string tag = "knit-b-" + std::to_string(getpid());
   std::string node = tag + "-node", dir = "/run/" + tag;
   std::string m = dir + "/manifests", sock = dir + "/agent.sock";
+  Teardown teardown{tag, dir};
   sh("mkdir -p " + m + " && ip netns add " + node + " && ip netns add " + tag +
      "-client && ip netns add " + tag + "-server");
   sh("ip -n " + node + " link set lo up; ip -n " + node +
@@ -232,7 +250,12 @@ int main(int argc, char** argv) {
           "--socket", sock.c_str(), "--data-dir", dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  usleep(300000);
+  teardown.agent = agent;
+  // CNI ADD with agent "required" needs the agent to answer.
+  if (auto e = knit::bench::wait_applied(agent, sock, m, std::chrono::seconds(60)); !e.empty()) {
+    std::fprintf(stderr, "datapath_bench: the agent did not start: %s\n", e.c_str());
+    return 1;
+  }
   std::string conf = R"({"cniVersion":"1.0.0","name":"bench","type":"knit","agent":"required","agentSocket":")" +
                      sock + R"(","dataDir":")" + dir + R"(","ipam":{"ranges":[[{"subnet":"10.77.0.0/24"}]]}})";
   std::string addr;
@@ -252,8 +275,11 @@ int main(int argc, char** argv) {
   std::string client = "/run/netns/" + tag + "-client";
   std::string policies = policies_json(100, 10);
   auto wait_applied = [&] {
-    // The agent picks the change up through inotify; give it a moment, then check it applied.
-    usleep(1500000);
+    if (auto e = knit::bench::wait_applied(agent, sock, m, std::chrono::seconds(60)); !e.empty()) {
+      std::fprintf(stderr, "datapath_bench: the agent did not apply %s: %s\n", m.c_str(), e.c_str());
+      return false;
+    }
+    return true;
   };
   std::vector<double> tput[2], conns[2];
   for (int r = 0; r < rounds; ++r) {
@@ -264,7 +290,7 @@ int main(int argc, char** argv) {
         std::ofstream(m + "/.p.tmp") << policies;
         rename((m + "/.p.tmp").c_str(), (m + "/policies.json").c_str());
       }
-      wait_applied();
+      if (!wait_applied()) return 1;
       if (state == 1 && r == 0) {
         // Make sure the measurement means something: the server is behind its policy.
         std::string map = capture("ip netns exec " + node + " nft list map inet knit ingress4");
@@ -289,9 +315,5 @@ int main(int argc, char** argv) {
   std::sort(c1.begin(), c1.end());
   std::printf("  ratio (1000 / none): throughput %.1f%%, new connections %.1f%%\n",
               100 * t1[t1.size() / 2] / t0[t0.size() / 2], 100 * c1[c1.size() / 2] / c0[c0.size() / 2]);
-  kill(agent, SIGTERM);
-  waitpid(agent, nullptr, 0);
-  sh("ip netns del " + tag + "-client; ip netns del " + tag + "-server; ip netns del " + node +
-     "; rm -rf " + dir);
   return 0;
 }

@@ -9,6 +9,8 @@
 //   1. full sync: compile + plan + commit into an empty namespace; `nft -f` of the same text
 //   2. incremental changes (pod added/removed, label changed, policy added/removed):
 //      event-to-commit p50/p99 over many events
+//   3. with KNIT_BINARY set: `knit agent` on the cluster as manifests (and on a small one), from
+//      exec until it has applied them (its `wait` op on the directory's digest), and its RSS
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <sched.h>
@@ -30,8 +32,8 @@
 #include "core/netlink.hpp"
 #include "core/netns.hpp"
 #include "core/str.hpp"
-#include "core/unix_socket.hpp"
 #include "nft/nft.hpp"
+#include "test/bench/agent_wait.hpp"
 #include "watcher/compile.hpp"
 #include "watcher/reconciler.hpp"
 
@@ -238,12 +240,13 @@ long status_kib(pid_t pid, const char* field) {
 }
 
 /// Starts `knit agent` on `view` written as manifests, inside a fresh namespace; prints the time
-/// from start to the first applied state and the agent's resident memory then.
+/// from exec to the first applied state and the agent's resident memory then.
 void agent_rss(const char* knit, const ClusterView& view, const char* what) {
   Ns ns("agent");
-  std::string dir = str("/tmp/knit-pb-", getpid(), "-", ns.name.substr(ns.name.rfind('-') + 1));
-  (void)!std::system(("mkdir -p " + dir + "/m").c_str());
-  std::ofstream(dir + "/m/cluster.json") << manifests_json(view);
+  std::string dir = str("/tmp/knit-pb-", getpid(), "-", ns.name.substr(ns.name.find("-pb") + 1));
+  std::string manifests = dir + "/m", socket = dir + "/agent.sock";
+  (void)!std::system(("mkdir -p " + manifests).c_str());
+  std::ofstream(manifests + "/cluster.json") << manifests_json(view);
   auto t0 = Clock::now();
   pid_t pid = fork();
   if (pid == 0) {
@@ -251,31 +254,23 @@ void agent_rss(const char* knit, const ClusterView& view, const char* what) {
     if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(126);
     int null = open("/dev/null", O_WRONLY);
     if (!std::getenv("POLICY_BENCH_AGENT_LOG")) dup2(null, 2);
-    execl(knit, knit, "agent", "--manifests", (dir + "/m").c_str(), "--node-name", "node1",
-          "--socket", (dir + "/agent.sock").c_str(), "--data-dir", dir.c_str(),
-          static_cast<char*>(nullptr));
+    execl(knit, knit, "agent", "--manifests", manifests.c_str(), "--node-name", "node1",
+          "--socket", socket.c_str(), "--data-dir", dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Synced means the first full sync was committed.
-  bool synced = false;
-  for (int i = 0; i < 3000 && !synced; ++i) {
-    usleep(2000);
-    std::string reply;
-    try {
-      reply = unix_request(dir + "/agent.sock", R"({"op":"status"})", std::chrono::milliseconds(200));
-    } catch (const std::exception&) {
-      continue;
-    }
-    synced = reply.find("\"synced\":true") != std::string::npos &&
-             reply.find("\"generation\":0") == std::string::npos;
-  }
+  std::string error = bench::wait_applied(pid, socket, manifests, std::chrono::minutes(5));
   double t = ms(t0, Clock::now());
-  usleep(200000);  // let the first sync's transient buffers go
-  std::printf("agent (%s, %zu pods, %zu policies): first sync %.0f ms after exec; RSS %.1f MiB, "
-              "peak %.1f MiB%s\n",
-              what, view.pods.size(), view.policies.size(), t,
-              static_cast<double>(status_kib(pid, "VmRSS:")) / 1024.0,
-              static_cast<double>(status_kib(pid, "VmHWM:")) / 1024.0, synced ? "" : " (NOT SYNCED)");
+  if (error.empty()) {
+    usleep(200000);  // let the first sync's transient buffers go
+    std::printf("agent (%s: %zu pods, %zu policies): first sync %.0f ms after exec; RSS %.1f MiB, "
+                "peak %.1f MiB\n",
+                what, view.pods.size(), view.policies.size(), t,
+                static_cast<double>(status_kib(pid, "VmRSS:")) / 1024.0,
+                static_cast<double>(status_kib(pid, "VmHWM:")) / 1024.0);
+  } else {
+    std::printf("agent (%s: %zu pods, %zu policies): NOT SYNCED after %.0f ms: %s\n", what,
+                view.pods.size(), view.policies.size(), t, error.c_str());
+  }
   kill(pid, SIGTERM);
   int st;
   waitpid(pid, &st, 0);
@@ -361,9 +356,12 @@ int main(int argc, char** argv) try {
   };
   std::printf("incremental, event to commit:\n");
   int events = std::getenv("POLICY_BENCH_EVENTS") ? std::atoi(std::getenv("POLICY_BENCH_EVENTS")) : 400;
+  // The extra pods get addresses no other pod has (make_pod's would repeat one: two running
+  // pods with one address is not a cluster the agent is meant to see).
   measure("pod added / removed (remote)", events, [&](int e) {
     Pod p = make_pod(e % namespaces, per_ns + 1, per_ns);
     p.name = "extra";
+    p.ips = {IpAddr::v4((10u << 24) | (2u << 16) | static_cast<uint32_t>(e % namespaces))};
     std::string key = object_key(p.namespace_, p.name);
     if (view.pods.count(key)) {
       view.pods.erase(key);
@@ -375,6 +373,7 @@ int main(int argc, char** argv) try {
   measure("local pod added / removed", events, [&](int e) {
     Pod p = make_pod(e % namespaces, 0, per_ns);
     p.name = "extra-local";
+    p.ips = {IpAddr::v4((10u << 24) | (3u << 16) | static_cast<uint32_t>(e % namespaces))};
     std::string key = object_key(p.namespace_, p.name);
     if (view.pods.count(key)) {
       view.pods.erase(key);
@@ -399,11 +398,11 @@ int main(int argc, char** argv) try {
     }
     rec.policies_changed({key});
   });
-  // 3. The real agent on the same cluster as manifests: time to first sync, and its memory.
+  // 3. The real agent on the same cluster as manifests (as generated: not the view the
+  // incremental events left behind): time to first sync, and its memory.
   if (const char* knit = std::getenv("KNIT_BINARY")) {
-    agent_rss(knit, view, "this cluster");
-    ClusterView small = make_view(4, 25, 3);
-    agent_rss(knit, small, "100 pods, 12 policies");
+    agent_rss(knit, make_view(namespaces, per_ns, pols), "this cluster");
+    agent_rss(knit, make_view(4, 25, 3), "small cluster");
   }
   return 0;
 } catch (const std::exception& e) {

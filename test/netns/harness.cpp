@@ -87,6 +87,22 @@ int error_code(const std::string& reply) {
   return j["code"].get<int>();
 }
 
+std::string conflist_plugin_config(const std::string& conflist, size_t index) {
+  auto j = nlohmann::json::parse(conflist, nullptr, false);
+  if (!j.is_object() || !j.contains("plugins") || !j["plugins"].is_array() ||
+      j["plugins"].size() <= index) {
+    return {};
+  }
+  nlohmann::json plugin = j["plugins"][index];
+  plugin["name"] = j.value("name", "");
+  plugin["cniVersion"] = j.value("cniVersion", "");
+  return plugin.dump();
+}
+
+std::string pod_cni_args(const std::string& pod_namespace, const std::string& pod_name) {
+  return "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod_namespace + ";K8S_POD_NAME=" + pod_name;
+}
+
 bool ping(const std::string& from_netns, const std::string& addr) {
   bool v6 = addr.find(':') != std::string::npos;
   Proc p = sh(std::string("/bin/busybox ping ") + (v6 ? "-6 " : "") + "-c 1 -W 1 " + addr +

@@ -47,6 +47,12 @@ std::string result_host_ifname(const std::string& result_json);
 /// The "code" of a CNI error reply, or -1.
 int error_code(const std::string& reply);
 
+/// What a runtime hands plugin `index` of a conflist (libcni's flattening): the plugin's object
+/// with the list's "name" and "cniVersion" added. "" when `conflist` is not a conflist.
+std::string conflist_plugin_config(const std::string& conflist, size_t index = 0);
+/// CNI_ARGS as the kubelet's runtimes pass them for a pod.
+std::string pod_cni_args(const std::string& pod_namespace, const std::string& pod_name);
+
 /// ping from `from` (a namespace path) to `addr`, one packet, one second.
 bool ping(const std::string& from_netns, const std::string& addr);
 

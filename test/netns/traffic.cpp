@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -315,6 +316,105 @@ std::string ask_udp(const std::string& netns, const std::string& addr, int port)
   UdpClient c(netns, is_v6(addr));
   std::string r = c.ask(addr, port);
   return r.empty() ? c.ask(addr, port) : r;
+}
+
+// ---- TcpRelay ------------------------------------------------------------------------------
+
+TcpRelay::TcpRelay(const std::string& listen_netns, const std::string& listen_addr, int listen_port,
+                   const std::string& to_netns, const std::string& to_addr, int to_port)
+    : to_netns_(to_netns), to_addr_(to_addr), to_port_(to_port) {
+  socklen_t len = 0;
+  auto a = sockaddr_of(listen_addr, listen_port, len);
+  {
+    InNetns in(listen_netns);
+    listen_ = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  int one = 1;
+  setsockopt(listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (listen_ < 0 || bind(listen_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+      listen(listen_, 64) != 0) {
+    throw std::runtime_error("TcpRelay: listen on " + listen_addr + " in " + listen_netns + ": " +
+                             std::strerror(errno));
+  }
+  if (pipe2(wake_, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  thread_ = std::thread([this] { serve(); });
+}
+
+TcpRelay::~TcpRelay() {
+  (void)!write(wake_[1], "x", 1);
+  thread_.join();
+  for (int fd : {listen_, wake_[0], wake_[1]}) close(fd);
+}
+
+void TcpRelay::serve() {
+  // fds[0]: wake, fds[1]: listener, then pairs (client, upstream) at even/odd positions from 2.
+  std::vector<pollfd> fds = {{wake_[0], POLLIN, 0}, {listen_, POLLIN, 0}};
+  auto close_pair = [&](size_t i) {
+    size_t first = i - (i % 2);  // the pair's client slot (pairs start at index 2)
+    for (size_t k : {first, first + 1}) {
+      if (fds[k].fd >= 0) close(fds[k].fd);
+      fds[k].fd = -1;
+    }
+  };
+  for (;;) {
+    for (auto& f : fds) f.revents = 0;
+    if (poll(fds.data(), fds.size(), 1000) <= 0) continue;
+    if (fds[0].revents) break;
+    if (fds[1].revents & POLLIN) {
+      int c = accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) {
+        socklen_t len = 0;
+        auto to = sockaddr_of(to_addr_, to_port_, len);
+        int u;
+        {
+          InNetns in(to_netns_);
+          u = socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        }
+        if (u < 0 || connect(u, reinterpret_cast<sockaddr*>(&to), len) != 0) {
+          if (u >= 0) close(u);
+          close(c);  // upstream down: the client sees its connection closed at once
+        } else {
+          // Bounded writes: a client that stops reading must not stall the other connections.
+          timeval tv{2, 0};
+          for (int fd : {c, u}) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+          }
+          fds.push_back({c, POLLIN, 0});
+          fds.push_back({u, POLLIN, 0});
+        }
+      }
+    }
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      int peer = fds[i % 2 ? i - 1 : i + 1].fd;
+      char buf[65536];
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      bool ok = n > 0;
+      for (ssize_t off = 0; ok && off < n;) {
+        ssize_t w = send(peer, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
+        if (w <= 0) {
+          ok = false;
+        } else {
+          off += w;
+        }
+      }
+      if (!ok) close_pair(i);
+    }
+    // Drop closed pairs (both slots of a pair close together, so pairs stay aligned).
+    std::vector<pollfd> keep(fds.begin(), fds.begin() + 2);
+    for (size_t i = 2; i + 1 < fds.size(); i += 2) {
+      if (fds[i].fd >= 0) {
+        keep.push_back(fds[i]);
+        keep.push_back(fds[i + 1]);
+      }
+    }
+    fds.swap(keep);
+  }
+  for (size_t i = 2; i < fds.size(); ++i) {
+    if (fds[i].fd >= 0) close(fds[i].fd);
+  }
 }
 
 Background::Background(const std::vector<std::string>& argv, const std::string& netns,

@@ -85,6 +85,29 @@ class UdpClient {
 /// One UDP question from `netns` (tried twice, like ask_tcp).
 std::string ask_udp(const std::string& netns, const std::string& addr, int port);
 
+/// A TCP relay: listens on listen_addr:listen_port inside `listen_netns` and forwards every
+/// connection to to_addr:to_port, connecting from inside `to_netns`. It puts a server that only
+/// listens on its own namespace's loopback (test/apiserver) on an address other namespaces reach,
+/// like the API server's address on a node network. A connection the upstream refuses is closed
+/// at once; when either side closes or fails, both are closed. Bytes are relayed as they come
+/// (a half-sent event stays half-sent).
+class TcpRelay {
+ public:
+  TcpRelay(const std::string& listen_netns, const std::string& listen_addr, int listen_port,
+           const std::string& to_netns, const std::string& to_addr, int to_port);
+  ~TcpRelay();
+  TcpRelay(const TcpRelay&) = delete;
+  TcpRelay& operator=(const TcpRelay&) = delete;
+
+ private:
+  void serve();
+  std::string to_netns_, to_addr_;
+  int to_port_;
+  int listen_ = -1;
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
+
 /// A process started in the background (inside `netns` when given), killed on destruction.
 class Background {
  public:

@@ -70,4 +70,24 @@ BOOST_AUTO_TEST_CASE(deterministic_and_pod_churn_changes_no_rule) {
   BOOST_TEST(unselected.find_set("ingress4")->elements.empty());
 }
 
+BOOST_AUTO_TEST_CASE(an_address_two_local_pods_show_is_dispatched_once) {
+  // A reused address while the old pod's object still lists it: the kernel refuses a map with
+  // the address twice (the whole transaction would fail), so exactly one pod is dispatched.
+  auto v = view_of("deny-and-allow-all");
+  const std::string isolated = "x/a";  // running on node1, isolated by deny-all
+  auto before = compile(v).find_set("ingress4")->elements;
+  Pod twin = v.pods.at(isolated);
+  twin.name = "zz-twin";
+  v.pods[object_key(twin.namespace_, twin.name)] = twin;
+  auto both = compile(v).find_set("ingress4")->elements;
+  BOOST_TEST(both.size() == before.size());
+  // The pod the CNI plugin reported holds the address, whatever the names' order.
+  v.attachments["cid/eth0"] = Attachment{twin.namespace_, twin.name, twin.ips};
+  auto attached = compile(v).find_set("ingress4")->elements;
+  BOOST_TEST(attached.size() == before.size());
+  bool twin_holds = false;
+  for (const auto& e : attached) twin_holds = twin_holds || e.comment == twin.namespace_ + "/zz-twin";
+  BOOST_TEST(twin_holds);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
