@@ -420,7 +420,10 @@ void Agent::on_api_events() {
 // go to the pod with the newer resourceVersion.
 void Agent::apply_pods(std::vector<std::string> changed) {
   size_t n = changed.size();
-  for (size_t i = 0; i < n; ++i) claim_ips(changed[i], changed);
+  for (size_t i = 0; i < n; ++i) {
+    std::string key = changed[i];  // a copy: claim_ips appends to `changed`
+    claim_ips(key, changed);
+  }
   rec_.pods_changed(changed);
   dirty_ = true;
 }

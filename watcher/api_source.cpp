@@ -313,6 +313,13 @@ class ApiSource::Impl::Worker {
   /// GETs `url`: into body_ or, for a 200 stream, line by line into on_line(). Returns when the
   /// transfer ends or stop() is called (code CURLE_ABORTED_BY_CALLBACK).
   Result get(const std::string& url, milliseconds timeout, bool stream);
+  /// get() in two halves: begin() sends the request (as far as libcurl gets without waiting),
+  /// finish() waits for the response. In between the response arrives into the socket's
+  /// buffer while the worker does something else (list() decodes the previous page).
+  void begin(const std::string& url, milliseconds timeout, bool stream);
+  Result finish();
+  /// Ends a begun transfer without waiting for it (nothing when none is in flight).
+  void abandon();
   static size_t on_data(char* data, size_t size, size_t n, void* self);
   size_t on_data(std::string_view data);
   void on_line(std::string_view line, std::vector<ApiEvent>& out);
@@ -347,6 +354,8 @@ class ApiSource::Impl::Worker {
   bool listed_ = false;  // a first list has completed (Synced sent)
 
   // Per transfer.
+  curl_slist* headers_ = nullptr;
+  bool in_flight_ = false;  // begun and not yet finished
   bool stream_ = false;
   bool status_known_ = false;
   long status_ = 0;
@@ -412,7 +421,9 @@ void ApiSource::Impl::Worker::check(CURLoption o, CURLcode rc) const {
 
 ApiSource::Impl::Worker::~Worker() {
   join();
+  if (in_flight_) api_.multi_remove_handle(multi_, easy_);
   if (easy_) api_.easy_cleanup(easy_);
+  if (headers_) api_.slist_free_all(headers_);
   if (multi_) api_.multi_cleanup(multi_);
 }
 
@@ -525,6 +536,12 @@ void ApiSource::Impl::Worker::on_line(std::string_view line, std::vector<ApiEven
 
 ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::get(const std::string& url,
                                                              milliseconds timeout, bool stream) {
+  begin(url, timeout, stream);
+  return finish();
+}
+
+void ApiSource::Impl::Worker::begin(const std::string& url, milliseconds timeout, bool stream) {
+  abandon();  // one transfer at a time; also frees headers left by a begin() that threw
   stream_ = stream;
   status_known_ = false;
   status_ = 0;
@@ -535,17 +552,24 @@ ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::get(const std::string& 
   gone_ = failed_ = false;
   errbuf_[0] = '\0';
 
-  curl_slist* headers = api_.slist_append(nullptr, "Accept: application/json");
-  if (std::string token = src_.bearer(); !token.empty() && headers) {
-    auto h = api_.slist_append(headers, str("Authorization: Bearer ", token).c_str());
-    if (h) headers = h;
+  headers_ = api_.slist_append(nullptr, "Accept: application/json");
+  if (std::string token = src_.bearer(); !token.empty() && headers_) {
+    auto h = api_.slist_append(headers_, str("Authorization: Bearer ", token).c_str());
+    if (h) headers_ = h;
   }
   set(CURLOPT_URL, url.c_str());
-  set(CURLOPT_HTTPHEADER, headers);
+  set(CURLOPT_HTTPHEADER, headers_);
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-
-  Result r;
   api_.multi_add_handle(multi_, easy_);
+  in_flight_ = true;
+  // On a kept-alive connection one call writes the request; on a new one it starts connecting
+  // and finish() does the rest.
+  int running = 0;
+  api_.multi_perform(multi_, &running);
+}
+
+ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::finish() {
+  Result r;
   for (bool done = false; !done;) {
     int running = 0;
     if (CURLMcode mc = api_.multi_perform(multi_, &running); mc != CURLM_OK) {
@@ -567,12 +591,20 @@ ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::get(const std::string& 
     }
     api_.multi_poll(multi_, nullptr, 0, 1000, nullptr);
   }
-  api_.multi_remove_handle(multi_, easy_);
-  set(CURLOPT_HTTPHEADER, static_cast<const void*>(nullptr));
-  api_.slist_free_all(headers);
+  abandon();
   api_.easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &r.status);
   if (r.status == 401) src_.token_rejected();
   return r;
+}
+
+void ApiSource::Impl::Worker::abandon() {
+  if (in_flight_) api_.multi_remove_handle(multi_, easy_);
+  in_flight_ = false;
+  if (headers_) {
+    set(CURLOPT_HTTPHEADER, static_cast<const void*>(nullptr));
+    api_.slist_free_all(headers_);
+    headers_ = nullptr;
+  }
 }
 
 std::string ApiSource::Impl::Worker::transfer_error(const Result& r) const {
@@ -589,26 +621,38 @@ bool ApiSource::Impl::Worker::list() {
   size_t pages = 0;
   const std::string base =
       str(src_.config.server, api_path(kind_), "?limit=", src_.options.page_size);
+  auto started = Clock::now();
+  Clock::duration decoding{};
+  size_t bytes = 0;
+  // The next page is asked for as soon as its continue token is known, before this one is
+  // decoded: the server prepares it and the kernel buffers it meanwhile.
+  begin(base, src_.options.list_timeout, false);
   for (;;) {
-    std::string url = cont.empty() ? base : str(base, "&continue=", escape(cont));
-    Result r = get(url, src_.options.list_timeout, false);
+    Result r = finish();
     if (src_.stopping) return false;
     if (r.code != CURLE_OK || r.status != 200) {
       count_error();
       log::warn(str("api: list ", what_, " from ", src_.config.server, ": ", transfer_error(r)));
       return false;
     }
+    std::string body = std::exchange(body_, {});
+    bytes += body.size();
+    cont = list_continue(body);
+    if (!cont.empty()) {
+      begin(str(base, "&continue=", escape(cont)), src_.options.list_timeout, false);
+    }
     Decoded page;
+    auto decode_start = Clock::now();
     try {
-      page = decode_json(body_);
+      page = decode_json(body);
+      decoding += Clock::now() - decode_start;
     } catch (const Error& e) {
+      abandon();
       count_error();
       log::warn(str("api: list ", what_, ": ", e.what()));
       return false;
     }
-    cont = list_continue(body_);
-    body_.clear();
-    body_.shrink_to_fit();
+    body = {};
     for (const auto& e : page.errors) log::warn(str("api: skipped ", e));
     counters().skipped += page.errors.size();
     page.errors.clear();
@@ -623,8 +667,10 @@ bool ApiSource::Impl::Worker::list() {
     log::warn(str("api: list ", what_, ": the response has no metadata.resourceVersion"));
     return false;
   }
+  auto ms = [](Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); };
   log::info(str("api: listed ", all.size(), ' ', what_, " at resourceVersion ", rv, " (", pages,
-                pages == 1 ? " page)" : " pages)"));
+                pages == 1 ? " page, " : " pages, ", (bytes + 512) / 1024, " KiB in ",
+                ms(Clock::now() - started), " ms, ", ms(decoding), " ms decoding)"));
   rv_ = std::move(rv);
   ++counters().lists;
   if (listed_) ++counters().relists;

@@ -30,6 +30,10 @@ constexpr Fam kFams[] = {
 
 constexpr size_t kMaxNameBase = 200;    // nft names are at most 255 bytes
 constexpr size_t kMaxComment = 120;
+/// Pod refreshes remembered for bringing peer sets up to date; past that, sets are recomputed.
+constexpr size_t kMaxJournal = size_t{1} << 16;
+/// Addresses re-decided one by one before a peer set is rather recomputed whole.
+constexpr size_t kMaxCatchUp = 2048;
 
 uint8_t proto_number(Protocol p) {
   switch (p) {
@@ -203,9 +207,20 @@ std::string policy_set_base(std::string_view ns, std::string_view name) {
 Compiler::Compiler(const ClusterView& view) : view_(view) { refresh_all(); }
 
 void Compiler::refresh_pod(std::string_view key) {
-  memo_.clear();
-  // Drop the old state from the indexes, then re-add it from the view.
+  if (journal_.size() >= kMaxJournal) forget_memo();
+  // Drop the old state from the indexes, then re-add it from the view. Its old and new
+  // addresses are all a peer set can gain or lose through this pod.
   if (auto it = states_.find(key); it != states_.end()) {
+    for (const auto& ip : it->second.ips) {
+      journal_.push_back(ip);
+      auto [lo, hi] = by_ip_.equal_range(ip);
+      for (auto b = lo; b != hi; ++b) {
+        if (b->second == &it->second) {
+          by_ip_.erase(b);
+          break;
+        }
+      }
+    }
     if (auto n = by_ns_.find(it->second.pod_namespace); n != by_ns_.end()) {
       n->second.erase(n->second.find(key));
       if (n->second.empty()) by_ns_.erase(n);
@@ -219,20 +234,31 @@ void Compiler::refresh_pod(std::string_view key) {
   const PodState& st = it->second;
   by_ns_[st.pod_namespace].emplace(it->first, &st);
   if (st.local) local_.emplace(it->first, &st);
+  for (const auto& ip : st.ips) {
+    journal_.push_back(ip);
+    by_ip_.emplace(ip, &st);
+  }
 }
 
 void Compiler::refresh_namespace(std::string_view name) {
-  memo_.clear();
+  forget_memo();  // namespace labels decide whole namespaces' membership
   if (auto it = synthetic_.find(name); it != synthetic_.end()) synthetic_.erase(it);
 }
 
 void Compiler::refresh_all() {
-  memo_.clear();
   states_.clear();
   by_ns_.clear();
   local_.clear();
+  by_ip_.clear();
   synthetic_.clear();
   for (const auto& [key, pod] : view_.pods) refresh_pod(key);
+  forget_memo();
+}
+
+void Compiler::forget_memo() const {
+  memo_.clear();
+  journal_base_ += journal_.size();
+  journal_.clear();
 }
 
 const PodState* Compiler::state(std::string_view key) const {
@@ -289,8 +315,8 @@ std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const Polic
   return normalize(std::move(out));
 }
 
-std::string peer_set_name(const NetworkPolicy& p, const PolicyRule& rule, Family f) {
-  std::string key = peers_key(p, rule);
+namespace {
+std::string peer_set_name_of(const std::string& key, Family f) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : key) {
     h ^= c;
@@ -298,12 +324,91 @@ std::string peer_set_name(const NetworkPolicy& p, const PolicyRule& rule, Family
   }
   return str("peers/", hex(&h, 8), f == Family::kV4 ? "/4" : "/6");
 }
+}  // namespace
+
+std::string peer_set_name(const NetworkPolicy& p, const PolicyRule& rule, Family f) {
+  return peer_set_name_of(peers_key(p, rule), f);
+}
+
+bool Compiler::peer_pod_selected(const PolicyRule& rule, const std::string& policy_ns,
+                                 const PodState& st) const {
+  // The same choice as for_each_peer_pod, for one pod.
+  for (const auto& peer : rule.peers) {
+    if (peer.ip_block) continue;
+    if (peer.namespace_selector) {
+      if (!matches(*peer.namespace_selector, namespace_labels(st.pod_namespace))) continue;
+    } else if (!peer.pod_selector || st.pod_namespace != policy_ns) {
+      continue;
+    }
+    if (peer.pod_selector && !matches(*peer.pod_selector, st.pod->labels)) continue;
+    return true;
+  }
+  return false;
+}
+
+bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& rule,
+                        Family f) const {
+  const uint64_t now = journal_base_ + journal_.size();
+  if (e.seen == now) return true;
+  if (e.seen < journal_base_) return false;
+  std::vector<IpAddr> touched;
+  for (size_t i = e.seen - journal_base_; i < journal_.size(); ++i) {
+    if (journal_[i].family() == f) touched.push_back(journal_[i]);
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  const auto& have = e.set->addrs;
+  // Re-deciding an address costs a lookup and a few selector matches; recomputing costs a walk
+  // over every pod of the selected namespaces. Sets asked for rarely collect long journals.
+  if (touched.size() > kMaxCatchUp) return false;
+  // The set is normalize(ipBlock ranges + member pods' addresses). The ipBlock ranges do not
+  // move with pods, and a pod address outside them is an element of its own ([a, a]: adjacent
+  // ranges are not merged). So each touched address outside the ipBlocks is an element exactly
+  // when some eligible pod now holding it is a member; one inside them changes nothing.
+  std::vector<AddrRange> fixed;
+  for (const auto& peer : rule.peers) {
+    if (!peer.ip_block || peer.ip_block->cidr.family() != f) continue;
+    auto r = subtract(peer.ip_block->cidr, peer.ip_block->except);
+    fixed.insert(fixed.end(), r.begin(), r.end());
+  }
+  fixed = normalize(std::move(fixed));
+  std::vector<std::pair<AddrRange, bool>> edits;  // (element, add)
+  for (const auto& a : touched) {
+    auto after = std::upper_bound(fixed.begin(), fixed.end(), a,
+                                  [](const IpAddr& x, const AddrRange& r) { return x < r.lo; });
+    if (after != fixed.begin() && !(std::prev(after)->hi < a)) continue;  // inside an ipBlock
+    bool member = false;
+    for (auto [b, end] = by_ip_.equal_range(a); b != end && !member; ++b) {
+      member = b->second->eligible && peer_pod_selected(rule, p.namespace_, *b->second);
+    }
+    AddrRange h = AddrRange::host(a);
+    bool present = std::binary_search(have.begin(), have.end(), h);
+    if (member != present) edits.emplace_back(h, member);
+  }
+  e.seen = now;
+  if (edits.empty()) return true;
+  auto s = std::make_shared<PolicySet>(*e.set);
+  for (const auto& [h, add] : edits) {
+    auto pos = std::lower_bound(s->addrs.begin(), s->addrs.end(), h);
+    if (add) {
+      s->addrs.insert(pos, h);
+    } else {
+      s->addrs.erase(pos);
+    }
+  }
+  e.set = std::move(s);
+  return true;
+}
 
 std::shared_ptr<const PolicySet> Compiler::peer_set_of(const NetworkPolicy& p,
                                                        const PolicyRule& rule, Family f,
                                                        bool egress, uint32_t k) const {
-  std::string name = peer_set_name(p, rule, f);
-  if (auto it = memo_.find(name); it != memo_.end()) return it->second;
+  std::string key = peers_key(p, rule);
+  std::string name = peer_set_name_of(key, f);
+  if (auto it = memo_.find(name); it != memo_.end()) {
+    if (it->second.peers == key && catch_up(it->second, p, rule, f)) return it->second.set;
+    memo_.erase(it);
+  }
   auto s = std::make_shared<PolicySet>();
   s->name = name;
   s->family = f;
@@ -312,7 +417,7 @@ std::shared_ptr<const PolicySet> Compiler::peer_set_of(const NetworkPolicy& p,
   s->egress = egress;
   s->rule = k;
   s->addrs = peer_ranges(p, rule, f);
-  memo_.emplace(name, s);
+  memo_.emplace(std::move(name), MemoEntry{s, std::move(key), journal_base_ + journal_.size()});
   return s;
 }
 

@@ -103,6 +103,13 @@ struct PolicyOutput {
   friend bool operator==(const PolicyOutput& a, const PolicyOutput& b);
 };
 
+/// A memoised shared peer set and the journal position it reflects (compile.cpp).
+struct MemoEntry {
+  std::shared_ptr<const PolicySet> set;
+  std::string peers;  ///< the peers' canonical text (the set's name is only its hash)
+  uint64_t seen = 0;
+};
+
 /// The compiler with its indexes over a view, kept up to date one pod at a time so that an
 /// event costs work proportional to what it touches, not to the cluster.
 ///
@@ -150,13 +157,28 @@ class Compiler {
   std::shared_ptr<const PolicySet> peer_set_of(const NetworkPolicy& p, const PolicyRule& rule,
                                                Family f, bool egress, uint32_t k) const;
 
+  /// Whether an eligible pod is selected by one of `rule`'s pod peers (ipBlocks aside).
+  bool peer_pod_selected(const PolicyRule& rule, const std::string& policy_ns,
+                         const PodState& st) const;
+  /// Brings a memoised peer set up to date with the pods refreshed since it was computed, by
+  /// re-deciding only their addresses; false when that is not cheaper than recomputing it.
+  bool catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& rule,
+                Family f) const;
+  void forget_memo() const;
+
   const ClusterView& view_;
   std::map<std::string, PodState, std::less<>> states_;
   std::map<std::string, std::map<std::string, const PodState*, std::less<>>, std::less<>> by_ns_;
   std::map<std::string, const PodState*, std::less<>> local_;
+  /// Every pod state by address (a reused address can show on two pods).
+  std::multimap<IpAddr, const PodState*> by_ip_;
   mutable std::map<std::string, Labels, std::less<>> synthetic_;
-  /// Shared peer sets computed since the last refresh (any refresh can change them).
-  mutable std::map<std::string, std::shared_ptr<const PolicySet>, std::less<>> memo_;
+  /// Shared peer sets by name, kept across pod refreshes: a refreshed pod's old and new
+  /// addresses go into the journal, and a set is brought up to date when next asked for by
+  /// re-deciding just those addresses (see catch_up). A namespace refresh forgets them all.
+  mutable std::map<std::string, MemoEntry, std::less<>> memo_;
+  mutable std::vector<IpAddr> journal_;
+  mutable uint64_t journal_base_ = 0;  ///< sequence number of journal_[0]
 };
 
 /// The desired `inet knit` table for `view`. Deterministic: the same view gives the same value.

@@ -3,8 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "core/error.hpp"
@@ -76,6 +81,398 @@ std::string describe(const json& v) {
 
 std::string quote(std::string_view s) {
   return describe(json(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pruning: only what the decoders read reaches the JSON parser.
+//
+// An API object is mostly what knit never reads: a pod is ~4 KiB of JSON (managedFields,
+// ownerReferences, container specs, conditions, container statuses) of which ~0.6 KiB is read,
+// and a node's kubelet-written status (images, conditions, nodeInfo) is larger still. Building a
+// DOM of all of it ran at ~20 MiB/s and made a 10k-pod list take seconds and tens of MiB. So the
+// text is first copied with only the members the decoders below read, per kind of JSON object
+// (an object, its metadata, spec, containers, status), and the rest is skipped by a scanner that
+// still checks it is well-formed JSON (RFC 8259, as strictly as the parser: escapes, surrogate
+// pairs, UTF-8, numbers, literals) but allocates nothing. Malformed text makes prune() return
+// false and the caller parses the original, so errors read exactly as before. A member kept
+// verbatim (a policy's ingress rules, labels, a list of addresses) is copied as it is, and a
+// member of an unexpected type is always kept verbatim, so type errors describe the same value.
+//
+// The member lists below must name every member a decoder reads: one more is harmless, one
+// fewer loses a field silently. watcher_k8s_test decodes every JSON fixture, and API objects full
+// of members knit does not read, both as JSON (pruned) and as YAML (which is not), and expects
+// the same objects.
+
+class Pruner {
+ public:
+  Pruner(std::string_view in, std::string& out) : s_(in), out_(out) {}
+
+  bool run() {
+    out_.clear();
+    out_.reserve(s_.size() / 4);
+    ws();
+    if (!value(Ctx::kObject, 0)) return false;
+    ws();
+    return i_ == s_.size();
+  }
+
+ private:
+  /// What the value at hand is to the decoders.
+  enum class Ctx : uint8_t {
+    kVerbatim,    ///< read as it is (or not at all): copied whole
+    kObject,      ///< a Kubernetes object, list, watch event or Status
+    kObjects,     ///< items: a list of kObject
+    kMeta,        ///< metadata
+    kSpec,        ///< spec of any kind
+    kContainers,  ///< spec.containers / spec.initContainers: a list of kContainer
+    kContainer,
+    kStatus,  ///< status of any kind
+  };
+  /// Lists nest lists (items of a List may be lists) only this deep before being copied whole.
+  static constexpr int kMaxDepth = 8;
+
+  /// The context of member `key` of an object in context `ctx`; nullopt: not read, skip it.
+  static std::optional<Ctx> member_ctx(Ctx ctx, std::string_view key) {
+    using namespace std::string_view_literals;
+    auto any = [&](std::initializer_list<std::string_view> keys) {
+      return std::find(keys.begin(), keys.end(), key) != keys.end();
+    };
+    switch (ctx) {
+      case Ctx::kObject:
+        if (key == "metadata"sv) return Ctx::kMeta;
+        if (key == "spec"sv) return Ctx::kSpec;
+        if (key == "status"sv) return Ctx::kStatus;
+        if (key == "items"sv) return Ctx::kObjects;
+        if (key == "object"sv) return Ctx::kObject;  // a watch event's
+        // kind and apiVersion; a watch event's type; a Status's code, reason and message.
+        if (any({"kind"sv, "apiVersion"sv, "type"sv, "code"sv, "reason"sv, "message"sv})) {
+          return Ctx::kVerbatim;
+        }
+        return std::nullopt;
+      case Ctx::kMeta:
+        if (any({"name"sv, "namespace"sv, "uid"sv, "resourceVersion"sv, "labels"sv})) {
+          return Ctx::kVerbatim;
+        }
+        return std::nullopt;
+      case Ctx::kSpec:
+        if (key == "containers"sv || key == "initContainers"sv) return Ctx::kContainers;
+        if (any({"nodeName"sv, "hostNetwork"sv,                              // Pod
+                 "podSelector"sv, "ingress"sv, "egress"sv, "policyTypes"sv,  // NetworkPolicy
+                 "podCIDRs"sv, "podCIDR"sv})) {                              // Node
+          return Ctx::kVerbatim;
+        }
+        return std::nullopt;
+      case Ctx::kContainer:
+        if (key == "ports"sv || key == "restartPolicy"sv) return Ctx::kVerbatim;
+        return std::nullopt;
+      case Ctx::kStatus:
+        if (any({"phase"sv, "podIPs"sv, "podIP"sv, "addresses"sv})) return Ctx::kVerbatim;
+        return std::nullopt;
+      case Ctx::kVerbatim:
+      case Ctx::kObjects:
+      case Ctx::kContainers:
+        break;
+    }
+    return Ctx::kVerbatim;
+  }
+
+  // knit is built with -Os, which would leave these two as calls on every byte.
+  [[gnu::always_inline]] void ws() {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) {
+      ++i_;
+    }
+  }
+  [[gnu::always_inline]] bool at(char c) const { return i_ < s_.size() && s_[i_] == c; }
+
+  /// Bytes that end the plain run of a string: '"', '\\', control characters, non-ASCII.
+  static constexpr auto kStringStop = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
+    return t;
+  }();
+
+  bool value(Ctx ctx, int depth) {
+    if (i_ >= s_.size()) return false;
+    char c = s_[i_];
+    bool object_ctx = ctx == Ctx::kObject || ctx == Ctx::kMeta || ctx == Ctx::kSpec ||
+                      ctx == Ctx::kContainer || ctx == Ctx::kStatus;
+    bool list_ctx = ctx == Ctx::kObjects || ctx == Ctx::kContainers;
+    if (depth < kMaxDepth && c == '{' && object_ctx) return object(ctx, depth);
+    if (depth < kMaxDepth && c == '[' && list_ctx) {
+      return array(ctx == Ctx::kObjects ? Ctx::kObject : Ctx::kContainer, depth);
+    }
+    size_t start = i_;
+    if (!skip()) return false;
+    out_.append(s_.substr(start, i_ - start));
+    return true;
+  }
+
+  bool object(Ctx ctx, int depth) {
+    ++i_;  // {
+    out_ += '{';
+    ws();
+    bool first = true;
+    if (at('}')) {
+      ++i_;
+      out_ += '}';
+      return true;
+    }
+    for (;;) {
+      size_t key_start = i_;
+      bool escaped = false;
+      if (!string(&escaped)) return false;
+      std::string_view raw = s_.substr(key_start + 1, i_ - key_start - 2);
+      std::string unescaped;
+      if (escaped) {
+        // Rare: compare the key as the parser will read it.
+        auto j = json::parse(s_.substr(key_start, i_ - key_start), nullptr, false);
+        if (!j.is_string()) return false;
+        unescaped = j.get<std::string>();
+        raw = unescaped;
+      }
+      auto child = member_ctx(ctx, raw);
+      ws();
+      if (!at(':')) return false;
+      ++i_;
+      ws();
+      if (child) {
+        if (!first) out_ += ',';
+        first = false;
+        out_.append(s_.substr(key_start, i_ - key_start));  // "key" (and the colon, spaces)
+        if (!value(*child, depth + 1)) return false;
+      } else if (!skip()) {
+        return false;
+      }
+      ws();
+      if (at(',')) {
+        ++i_;
+        ws();
+        continue;
+      }
+      if (!at('}')) return false;
+      ++i_;
+      out_ += '}';
+      return true;
+    }
+  }
+
+  bool array(Ctx element, int depth) {
+    ++i_;  // [
+    out_ += '[';
+    ws();
+    if (at(']')) {
+      ++i_;
+      out_ += ']';
+      return true;
+    }
+    for (bool first = true;; first = false) {
+      if (!first) out_ += ',';
+      if (!value(element, depth + 1)) return false;
+      ws();
+      if (at(',')) {
+        ++i_;
+        ws();
+        continue;
+      }
+      if (!at(']')) return false;
+      ++i_;
+      out_ += ']';
+      return true;
+    }
+  }
+
+  /// Skips one well-formed value without recursion (any depth).
+  bool skip() {
+    std::string stack;  // open containers: '{' or '['; allocates only past 15 levels
+    for (;;) {
+      // A value.
+      ws();
+      if (i_ >= s_.size()) return false;
+      char c = s_[i_];
+      if (c == '{' || c == '[') {
+        ++i_;
+        ws();
+        if (!at(c == '{' ? '}' : ']')) {
+          stack.push_back(c);
+          if (c == '{' && !key_colon()) return false;
+          continue;  // the first member's value, or the first element
+        }
+        ++i_;
+      } else if (!scalar()) {
+        return false;
+      }
+      // After a value: close containers, or a comma and the next member or element.
+      for (;;) {
+        if (stack.empty()) return true;
+        ws();
+        if (i_ >= s_.size()) return false;
+        char d = s_[i_];
+        if (d == ',') {
+          ++i_;
+          if (stack.back() == '{') {
+            ws();
+            if (!key_colon()) return false;
+          }
+          break;
+        }
+        if (d != (stack.back() == '{' ? '}' : ']')) return false;
+        ++i_;
+        stack.pop_back();
+      }
+    }
+  }
+
+  bool key_colon() {
+    if (!string(nullptr)) return false;
+    ws();
+    if (!at(':')) return false;
+    ++i_;
+    return true;
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  /// \uXXXX at s_[i_] (past the backslash and 'u'); returns the code unit or -1.
+  int u16() {
+    if (i_ + 4 > s_.size()) return -1;
+    int v = 0;
+    for (int k = 0; k < 4; ++k) {
+      int h = hex(s_[i_ + k]);
+      if (h < 0) return -1;
+      v = v << 4 | h;
+    }
+    i_ += 4;
+    return v;
+  }
+
+  /// Skips a string at s_[i_] == '"'; `escaped` (when given) tells whether it had escapes.
+  bool string(bool* escaped) {
+    if (!at('"')) return false;
+    ++i_;
+    const size_t n = s_.size();
+    while (i_ < n) {
+      while (i_ < n && !kStringStop[static_cast<unsigned char>(s_[i_])]) ++i_;
+      if (i_ >= n) break;
+      auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        ++i_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        if (escaped) *escaped = true;
+        if (++i_ >= n) return false;
+        char e = s_[i_++];
+        if (e == 'u') {
+          int u = u16();
+          if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF)) return false;
+          if (u >= 0xD800 && u <= 0xDBFF) {  // a high surrogate needs its low half
+            if (i_ + 2 > n || s_[i_] != '\\' || s_[i_ + 1] != 'u') return false;
+            i_ += 2;
+            int lo = u16();
+            if (lo < 0xDC00 || lo > 0xDFFF) return false;
+          }
+        } else if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
+                   e != 'r' && e != 't') {
+          return false;
+        }
+        continue;
+      }
+      if (c < 0x80) {
+        ++i_;
+        continue;
+      }
+      if (!utf8()) return false;
+    }
+    return false;
+  }
+
+  /// One multi-byte UTF-8 sequence (RFC 3629: no overlongs, surrogates or > U+10FFFF).
+  bool utf8() {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
+    auto cont = [&](size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+      return i_ + k < s_.size() && b(k) >= lo && b(k) <= hi;
+    };
+    unsigned c = b(0);
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = cont(1) ? 2 : 0;
+    } else if (c == 0xE0) {
+      len = cont(1, 0xA0) && cont(2) ? 3 : 0;
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+      len = cont(1) && cont(2) ? 3 : 0;
+    } else if (c == 0xED) {
+      len = cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+    } else if (c == 0xF0) {
+      len = cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+    } else if (c >= 0xF1 && c <= 0xF3) {
+      len = cont(1) && cont(2) && cont(3) ? 4 : 0;
+    } else if (c == 0xF4) {
+      len = cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+    } else {
+      len = 0;
+    }
+    i_ += len;
+    return len != 0;
+  }
+
+  bool digits() {
+    size_t start = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    return i_ > start;
+  }
+
+  bool scalar() {
+    if (at('"')) return string(nullptr);
+    using namespace std::string_view_literals;
+    for (std::string_view lit : {"true"sv, "false"sv, "null"sv}) {
+      if (s_.substr(i_, lit.size()) == lit) {
+        i_ += lit.size();
+        return true;
+      }
+    }
+    size_t start = i_;
+    bool big = false;
+    if (at('-')) ++i_;
+    if (at('0')) {
+      ++i_;
+    } else if (!digits()) {
+      return false;
+    }
+    if (at('.')) {
+      ++i_;
+      if (!digits()) return false;
+    }
+    if (at('e') || at('E')) {
+      ++i_;
+      if (at('+') || at('-')) ++i_;
+      if (!digits()) return false;
+      big = true;
+    }
+    // The parser refuses a number beyond double's range ("number overflow"); only an exponent
+    // or a very long number can be one.
+    if (big || i_ - start > 300) {
+      std::string n(s_.substr(start, i_ - start));
+      if (!std::isfinite(std::strtod(n.c_str(), nullptr))) return false;
+    }
+    return true;
+  }
+
+  std::string_view s_;
+  std::string& out_;
+  size_t i_ = 0;
+};
+
+/// `text` with only the members the decoders read, into `out`; false when `text` is not
+/// well-formed JSON (out is then unspecified).
+bool prune(std::string_view text, std::string& out) {
+  return Pruner(text, out).run();
 }
 
 json parse_json(std::string_view text, std::string_view what) {
@@ -742,7 +1139,8 @@ size_t Decoded::size() const noexcept {
 }
 
 Decoded decode_json(std::string_view text, std::string_view default_namespace) {
-  json j = parse_json(text, "Kubernetes JSON");
+  std::string pruned;
+  json j = parse_json(prune(text, pruned) ? std::string_view(pruned) : text, "Kubernetes JSON");
   if (!j.is_object()) {
     fail(Code::kDecode,
          str("decode Kubernetes JSON: top level is ", type_name(j), ", not an object"));
@@ -771,6 +1169,8 @@ Decoded decode_manifest(std::string_view text, std::string_view file_name,
   if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
   auto first = body.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && (body[first] == '{' || body[first] == '[')) {
+    std::string pruned;
+    if (prune(body, pruned)) body = pruned;
     json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
     // Not JSON after all (a YAML flow mapping, a syntax error): YAML reads it, or says where.
     if (!j.is_discarded()) {
@@ -814,7 +1214,8 @@ std::string_view to_string(Kind k) {
 }
 
 WatchEvent decode_event(std::string_view line, std::string_view default_namespace) {
-  json j = parse_json(line, "watch event");
+  std::string pruned;
+  json j = parse_json(prune(line, pruned) ? std::string_view(pruned) : line, "watch event");
   if (!j.is_object()) fail(Code::kDecode, "decode watch event: not an object");
   auto* type = member(j, "type");
   if (!type || !type->is_string()) fail(Code::kDecode, "decode watch event: type: missing");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "core/str.hpp"
@@ -274,35 +275,41 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     if (has_rules(neu ? &*neu : nullptr)) desired.counters.push_back({counter});
     updates[key] = std::move(neu);
   }
-  // Single sets: recompute each once and swap it into every policy that holds it (policies
-  // recompiled whole above already have the new content).
+  // Single sets: recompute each once; it is swapped into every policy that holds it below, in
+  // place (a set of every pod has hundreds of users; copying their outputs would cost more than
+  // the change). Policies recompiled whole above already have the new content.
+  std::map<std::string, std::shared_ptr<const PolicySet>> swaps;
   auto replace_set = [&](const std::shared_ptr<const PolicySet>& fresh) {
     auto users = set_users_.find(fresh->name);
     if (users == set_users_.end()) return;
     auto cur = set_index_.find(fresh->name);
-    if (cur != set_index_.end() && *cur->second == *fresh) return;
+    if (cur != set_index_.end() && (cur->second == fresh || *cur->second == *fresh)) return;
     touched_sets.insert(fresh->name);
-    for (const auto& key : users->second) {
-      if (policies.count(key)) continue;
-      auto& slot = updates[key];
-      if (!slot) {
-        auto it = outputs_.find(key);
-        if (it == outputs_.end()) continue;
-        slot = it->second;
-      }
-      for (auto& s : slot->sets)
-        if (s->name == fresh->name) s = fresh;
-    }
+    swaps[fresh->name] = fresh;
   };
   for (const auto& name : aff.peer_sets) {
     auto users = set_users_.find(name);
-    if (users == set_users_.end()) continue;
-    const std::string& holder = *users->second.begin();
-    auto p = view.policies.find(holder);
     auto cur = set_index_.find(name);
-    if (p == view.policies.end() || cur == set_index_.end()) continue;
-    const PolicySet& old = *cur->second;
-    replace_set(compiler_->peer_set(p->second, old.egress, old.rule, old.family));
+    if (users == set_users_.end() || cur == set_index_.end()) continue;
+    // Recompute through a user whose rules (as in the view) still name the set: the set's own
+    // rule number may be another user's. Users recompiled whole above need nothing here.
+    const Family fam = cur->second->family;
+    std::shared_ptr<const PolicySet> fresh;
+    for (const auto& holder : users->second) {
+      if (policies.count(holder)) continue;
+      auto p = view.policies.find(holder);
+      if (p == view.policies.end()) continue;
+      for (bool egress : {false, true}) {
+        const auto& rules = egress ? p->second.egress : p->second.ingress;
+        for (uint32_t k = 0; k < rules.size() && !fresh; ++k) {
+          if (!rules[k].peers.empty() && peer_set_name(p->second, rules[k], fam) == name) {
+            fresh = compiler_->peer_set(p->second, egress, k, fam);
+          }
+        }
+      }
+      if (fresh) break;
+    }
+    if (fresh) replace_set(fresh);
   }
   for (const auto& [key, k] : aff.named) {
     if (policies.count(key)) continue;
@@ -348,6 +355,23 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
         set_index_[set->name] = set;
       }
     }
+  }
+  // (policy, set slot, old content): undone if the commit fails.
+  std::vector<std::tuple<std::string, size_t, std::shared_ptr<const PolicySet>>> swapped;
+  for (const auto& [name, fresh] : swaps) {
+    auto users = set_users_.find(name);
+    if (users == set_users_.end()) continue;
+    for (const auto& key : users->second) {
+      auto it = outputs_.find(key);
+      if (it == outputs_.end()) continue;
+      auto& sets = it->second.sets;
+      for (size_t i = 0; i < sets.size(); ++i) {
+        if (sets[i]->name != name || sets[i] == fresh) continue;
+        swapped.emplace_back(key, i, sets[i]);
+        sets[i] = fresh;
+      }
+    }
+    set_index_[name] = fresh;
   }
   for (const auto& name : touched_sets) {
     auto o = old_sets.find(name);
@@ -407,6 +431,10 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   try {
     if (!plan.empty()) nft::apply(sock, plan);
   } catch (...) {
+    for (auto it = swapped.rbegin(); it != swapped.rend(); ++it) {
+      auto& [key, i, old] = *it;
+      outputs_.at(key).sets.at(i) = std::move(old);
+    }
     for (auto& [key, old] : previous) {
       if (old) {
         outputs_[key] = std::move(*old);

@@ -414,12 +414,8 @@ bool ApiServer::list(Conn& c, int res, const std::map<std::string, std::string>&
     } else {
       fresh.rv = rv_;
       fresh.resource = res;
-      for (const auto& [key, obj] : objects_[res]) {
-        json item = obj;
-        item.erase("kind");
-        item.erase("apiVersion");
-        fresh.items.push_back(std::move(item));
-      }
+      fresh.items.reserve(objects_[res].size());
+      for (const auto& [key, stored] : objects_[res]) fresh.items.push_back(stored.item);
       s = &fresh;
     }
     if (!s) return respond(this, c, 410, body);
@@ -444,9 +440,12 @@ bool ApiServer::list(Conn& c, int res, const std::map<std::string, std::string>&
     }
     body = std::string("{\"kind\":\"") + r.kind + "List\",\"apiVersion\":\"" + r.api_version +
            "\",\"metadata\":" + meta.dump() + ",\"items\":[";
+    size_t size = body.size() + 2;
+    for (uint64_t i = offset; i < end; ++i) size += s->items[i]->size() + 1;
+    body.reserve(size);
     for (uint64_t i = offset; i < end; ++i) {
       if (i > offset) body += ',';
-      body += s->items[i].dump();
+      body += *s->items[i];
     }
     body += "]}";
   }
@@ -559,8 +558,12 @@ uint64_t ApiServer::put(json object) {
   if (!meta.contains("uid")) meta["uid"] = "uid-" + std::to_string(rv_);
   std::string key = key_of(object);
   auto& slot = objects_[res][key];
-  const char* type = slot.is_null() ? "ADDED" : "MODIFIED";
-  slot = object;
+  const char* type = slot.object.is_null() ? "ADDED" : "MODIFIED";
+  json item = object;
+  item.erase("kind");
+  item.erase("apiVersion");
+  slot.item = std::make_shared<const std::string>(item.dump());
+  slot.object = object;
   return record(res, type, object);
 }
 
@@ -569,7 +572,7 @@ uint64_t ApiServer::remove(std::string_view kind, std::string_view ns, std::stri
   std::lock_guard g(mu_);
   auto it = objects_[res].find(std::string(ns) + "/" + std::string(name));
   if (it == objects_[res].end()) return 0;
-  json object = std::move(it->second);
+  json object = std::move(it->second.object);
   objects_[res].erase(it);
   object["metadata"]["resourceVersion"] = std::to_string(++rv_);
   return record(res, "DELETED", object);
@@ -579,7 +582,7 @@ std::vector<json> ApiServer::objects(std::string_view kind) const {
   int res = resource_of_kind(kind);
   std::lock_guard g(mu_);
   std::vector<json> out;
-  for (const auto& [k, v] : objects_[res]) out.push_back(v);
+  for (const auto& [k, v] : objects_[res]) out.push_back(v.object);
   return out;
 }
 

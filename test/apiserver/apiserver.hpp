@@ -127,7 +127,13 @@ class ApiServer {
   struct Snapshot {
     uint64_t rv;
     int resource;
-    std::vector<nlohmann::json> items;
+    std::vector<std::shared_ptr<const std::string>> items;  // serialized list items
+  };
+  /// An object as stored, and as a list item (without kind and apiVersion), serialized once at
+  /// put(), so that a list of 10k pods copies pointers, not documents.
+  struct Stored {
+    nlohmann::json object;
+    std::shared_ptr<const std::string> item;
   };
 
   void listen_now();
@@ -150,7 +156,7 @@ class ApiServer {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, nlohmann::json> objects_[4];  // per resource, by "ns/name"
+  std::map<std::string, Stored> objects_[4];  // per resource, by "ns/name"
   std::vector<Event> history_;
   uint64_t rv_ = 1000;
   uint64_t compacted_ = 0;

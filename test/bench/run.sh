@@ -2,7 +2,7 @@
 # make bench: builds, then runs every benchmark in throwaway namespaces and prints the tables.
 #   test/bench/run.sh [BUILD_DIR]
 # Environment (defaults in brackets):
-#   BENCHES            which to run, in order [cni nft policy datapath]
+#   BENCHES            which to run, in order [cni nft policy datapath api]
 #   PODS               cni_bench: pods per plugin [100]
 #   POLICY_NAMESPACES  policy_bench: namespaces [100]
 #   POLICY_PODS        policy_bench: pods per namespace [100]     (10k pods)
@@ -12,7 +12,7 @@
 #   DATAPATH_ROUNDS    datapath_bench: interleaved rounds [3]
 set -eu
 BUILD=${1:-build}
-BENCHES=${BENCHES:-cni nft policy datapath}
+BENCHES=${BENCHES:-cni nft policy datapath api}
 PODS=${PODS:-100}
 POLICY_NAMESPACES=${POLICY_NAMESPACES:-100}
 POLICY_PODS=${POLICY_PODS:-100}
@@ -48,8 +48,12 @@ for b in $BENCHES; do
       section "datapath: enforcement cost with 1k policies"
       "$BUILD/test/bench/datapath_bench" "$KNIT" "$DATAPATH_SECONDS" "$DATAPATH_ROUNDS"
       ;;
+    api)
+      section "agent on the Kubernetes API: first sync and RSS at 10k pods, 1k policies, 100 nodes"
+      "$BUILD/test/bench/api_bench" "$KNIT"
+      ;;
     *)
-      echo "bench: unknown benchmark '$b' (cni, nft, policy, datapath)" >&2
+      echo "bench: unknown benchmark '$b' (cni, nft, policy, datapath, api)" >&2
       exit 2
       ;;
   esac

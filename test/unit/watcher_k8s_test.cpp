@@ -763,4 +763,83 @@ BOOST_AUTO_TEST_CASE(decoded_merge) {
   BOOST_TEST(a.size() == 5u);
 }
 
+// ---- What the decoders do not read is skipped, not trusted
+// -------------------------------------------------------------------------------------
+
+/// A pod as the API server returns it: mostly members knit never reads, with JSON's corners in
+/// them (escapes, surrogate pairs, UTF-8, numbers, deep nesting) and in the members it reads.
+/// `json_only` adds what YAML cannot spell (\/, surrogate pairs, 5000 levels of nesting).
+std::string noisy_pod(std::string_view name, bool json_only = false) {
+  size_t depth = json_only ? 5000 : 150;  // the YAML reader stops at 200 levels
+  std::string deep(depth, '[');
+  deep += std::string(depth, ']');
+  return str(
+      R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":")", name,
+      R"(","generateName":"web-\u00e9-","namespace":"x","uid":"u-1","resourceVersion":"7",)",
+      R"("labels":{"app":"web","caf\u00e9":"cr\u00e8me","e":""},)",
+      R"("annotations":{"a":"quote \" backslash \\ \b\f\n\r\t é😀")",
+      json_only ? R"(,"j":"\/ \ud83d\ude00 \uDBFF\uDFFF")" : "", "},",
+      R"("managedFields":[{"manager":"kubelet",)",
+      R"("fieldsV1":{"f:status":{".":{},"k:{\"ip\":\"10.0.0.1\"}":{}}},)",
+      R"("time":"2024-01-01T00:00:00Z","n":[-0.5e+10,0,1E3,-0,12.25,true,false,null]}],)",
+      R"("ownerReferences":[{"kind":"ReplicaSet","name":"web","controller":true}],"deep":)", deep,
+      R"(},"spec":{"volumes":[{"name":"v","projected":{"sources":[{"configMap":{"items":[]}}]}}],)",
+      R"("nodeName":"node-1","hostNetwork":false,"containers":[{"name":"c","image":"i",)",
+      R"("env":[{"name":"X","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}],)",
+      R"("ports":[{"name":"http","containerPort":8080,"protocol":"TCP"}],"resources":{}}],)",
+      R"("initContainers":[{"name":"s","restartPolicy":"Always","ports":[{"containerPort":9}]},)",
+      R"({"name":"init","ports":[{"containerPort":10}]}],"tolerations":[]},)",
+      R"("status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}],)",
+      R"("podIP":"10.0.0.1","podIPs":[{"ip":"10.0.0.1"},{"ip":"fd00::1"}],)",
+      R"("containerStatuses":[{"name":"c","state":{"running":{}}}]}})");
+}
+
+BOOST_AUTO_TEST_CASE(api_objects_read_alike_with_and_without_skipping) {
+  // The YAML path builds the whole document; the JSON path skips what no decoder reads.
+  auto list = str(R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9"},)",
+                  R"("items":[)", noisy_pod("a"), ",", noisy_pod("b"), "]}");
+  auto as_json = decode_json(list);
+  BOOST_TEST_REQUIRE(as_json.pods.size() == 2u, errors_of(as_json));
+  BOOST_TEST((decode_manifest(str("# yaml\n", list), "l") == as_json));
+  const Pod& a = as_json.pods[0];
+  BOOST_TEST(a.labels.at("caf\xc3\xa9") == "cr\xc3\xa8me");
+  BOOST_TEST(a.node_name == "node-1");
+  BOOST_TEST(a.ports.size() == 2u);  // the container's and the sidecar's, not the init's
+  BOOST_TEST(a.ips.size() == 2u);
+  BOOST_TEST(as_json.resource_version == "9");
+  BOOST_TEST(
+      (decode_json(str(R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9"},)",
+                       R"("items":[)", noisy_pod("a", true), ",", noisy_pod("b", true), "]}")) ==
+       as_json));
+
+  auto ev = decode_event(str(R"({"type":"MODIFIED","object":)", noisy_pod("a", true), "}"));
+  BOOST_TEST_REQUIRE(ev.decoded.pods.size() == 1u);
+  BOOST_TEST((ev.decoded.pods[0] == a));
+  // An escaped member name is the name it spells.
+  auto escaped = decode_json(
+      R"({"kind":"Pod","m\u0065tadata":{"name":"e","namespace":"x"},"spec":{"nodeName":"n"}})");
+  BOOST_TEST_REQUIRE(escaped.pods.size() == 1u, errors_of(escaped));
+  BOOST_TEST(escaped.pods[0].node_name == "n");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_json_in_skipped_members_is_still_refused) {
+  for (std::string bad :
+       {R"(tru)", R"(01)", R"(1.)", R"(-)", R"("a\qb")", R"("\udc00")", R"("\ud800x")", "\"\x01\"",
+        "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", R"({"a":1,})", R"({"a" 1})", R"([1 2])",
+        R"([)", R"({"a":})", R"("open)", R"(1e999)"}) {
+    auto text = str(R"({"kind":"Pod","metadata":{"name":"p","annotations":{"k":)", bad, "}}}");
+    BOOST_CHECK_EXCEPTION(decode_json(text), knit::Error, [&](const knit::Error& e) {
+      BOOST_TEST((e.code() == Code::kDecode), bad);
+      return true;
+    });
+    BOOST_CHECK_EXCEPTION(decode_event(str(R"({"type":"ADDED","object":)", text, "}")), knit::Error,
+                          [&](const knit::Error& e) {
+                            BOOST_TEST((e.code() == Code::kDecode), bad);
+                            return true;
+                          });
+  }
+  // Trailing text after the object.
+  BOOST_CHECK_THROW(decode_json(R"({"kind":"Pod","metadata":{"name":"p"}} x)"), knit::Error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
