@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -170,16 +171,17 @@ void apply(nl::Socket& sock, const Plan& plan) {
   commit(sock, b, &plan);
 }
 
-std::map<std::string, uint64_t> read_counters(nl::Socket& sock, TableFamily family,
-                                              std::string_view name) {
-  const std::string tname(name);
-  std::map<std::string, uint64_t> out;
+namespace {
+
+/// Dumps the stateful objects of table `tname` (every object the kernel returns for it): `each`
+/// gets each parsed object, `restart` runs when an interrupted dump starts over.
+void dump_objects(nl::Socket& sock, uint8_t fam, const std::string& tname, std::string what,
+                  const std::function<void(nftnl_obj*)>& each,
+                  const std::function<void()>& restart) {
   nl::Request req;
-  auto* nlh = begin_get(req, NFT_MSG_GETOBJ, nfproto(family),
-                        str("list counters of table ", family_name(family), ' ', tname), {ENOENT});
+  auto* nlh = begin_get(req, NFT_MSG_GETOBJ, fam, std::move(what));
   auto filter = new_obj();
   nftnl_obj_set_str(filter.get(), NFTNL_OBJ_TABLE, tname.c_str());
-  nftnl_obj_set_u32(filter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
   nftnl_obj_nlmsg_build_payload(nlh, filter.get());
   sock.dump(
       req,
@@ -187,9 +189,22 @@ std::map<std::string, uint64_t> read_counters(nl::Socket& sock, TableFamily fami
         auto o = new_obj();
         if (nftnl_obj_nlmsg_parse(m, o.get()) < 0) return;
         if (tname != nftnl_obj_get_str(o.get(), NFTNL_OBJ_TABLE)) return;
-        if (nftnl_obj_get_u32(o.get(), NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
-        out[nftnl_obj_get_str(o.get(), NFTNL_OBJ_NAME)] =
-            nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_PKTS);
+        each(o.get());
+      },
+      restart);
+}
+
+}  // namespace
+
+std::map<std::string, uint64_t> read_counters(nl::Socket& sock, TableFamily family,
+                                              std::string_view name) {
+  const std::string tname(name);
+  std::map<std::string, uint64_t> out;
+  dump_objects(
+      sock, nfproto(family), tname, str("list counters of table ", family_name(family), ' ', tname),
+      [&](nftnl_obj* o) {
+        if (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
+        out[nftnl_obj_get_str(o, NFTNL_OBJ_NAME)] = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
       },
       [&] { out.clear(); });
   return out;
@@ -272,22 +287,9 @@ std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::str
     set.elements = lifter->finish();
   }
 
-  {
-    nl::Request req;
-    auto* nlh = begin_get(req, NFT_MSG_GETOBJ, fam, str("list objects of table ", where));
-    auto filter = new_obj();
-    nftnl_obj_set_str(filter.get(), NFTNL_OBJ_TABLE, tname.c_str());
-    nftnl_obj_nlmsg_build_payload(nlh, filter.get());
-    sock.dump(
-        req,
-        [&](const nlmsghdr* m, size_t) {
-          auto o = new_obj();
-          if (nftnl_obj_nlmsg_parse(m, o.get()) < 0) return;
-          if (tname != nftnl_obj_get_str(o.get(), NFTNL_OBJ_TABLE)) return;
-          rs.counters.push_back(lift_counter(o.get()));
-        },
-        [&] { rs.counters.clear(); });
-  }
+  dump_objects(
+      sock, fam, tname, str("list objects of table ", where),
+      [&](nftnl_obj* o) { rs.counters.push_back(lift_counter(o)); }, [&] { rs.counters.clear(); });
 
   {
     std::map<std::string, size_t, std::less<>> chain_index;

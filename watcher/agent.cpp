@@ -3,8 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <libmnl/libmnl.h>
-#include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <signal.h>
@@ -29,6 +27,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/netlink.hpp"
+#include "core/rtnl.hpp"
 #include "core/str.hpp"
 #include "ipam/store.hpp"
 #include "nft/apply.hpp"
@@ -581,27 +580,8 @@ void Agent::reconcile() {
 
 /// The node's own addresses (every address in the agent's namespace).
 std::set<IpAddr> node_addresses(nl::Socket& rt) {
-  nl::Request req;
-  req.begin(RTM_GETADDR, NLM_F_DUMP, "dump addresses");
-  req.extra<ifaddrmsg>()->ifa_family = AF_UNSPEC;
   std::set<IpAddr> out;
-  rt.dump(
-      req,
-      [&](const nlmsghdr* m, size_t) {
-        if (m->nlmsg_type != RTM_NEWADDR) return;
-        auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(m));
-        nl::for_each_attr(m, sizeof(ifaddrmsg), [&](const nlattr* a) {
-          auto t = mnl_attr_get_type(a);
-          if (t != IFA_LOCAL && t != IFA_ADDRESS) return;
-          size_t len = mnl_attr_get_payload_len(a);
-          if (ifa->ifa_family == AF_INET && len == 4) {
-            out.insert(IpAddr::from_bytes(Family::kV4, mnl_attr_get_payload(a)));
-          } else if (ifa->ifa_family == AF_INET6 && len == 16) {
-            out.insert(IpAddr::from_bytes(Family::kV6, mnl_attr_get_payload(a)));
-          }
-        });
-      },
-      [&] { out.clear(); });
+  for (const auto& a : rtnl::list_addrs(rt)) out.insert(a.prefix.addr());
   return out;
 }
 

@@ -92,39 +92,15 @@ RouteChanges diff_routes(const std::vector<rtnl::RouteInfo>& current,
 RouteChanges sync_routes(nl::Socket& rt, const std::vector<NodeRoute>& desired) {
   RouteChanges c = diff_routes(rtnl::list_routes(rt), desired);
   if (c.empty()) return c;
-  // Requests of at most kRoutesPerRequest messages. One request for everything fails on a large
-  // cluster: a few thousand routes in one sendmsg exceed the socket's send buffer (EMSGSIZE,
-  // nothing installed), and from a few hundred on, their ACKs overflow the receive buffer
-  // (ENOBUFS, reported as a failure although the kernel did it all).
-  std::optional<Error> first_error;
   nl::Request req;
-  auto flush = [&] {
-    try {
-      rt.transact(req);
-    } catch (const Error& e) {
-      if (!first_error) first_error = e;  // the other pages still go in, as the contract says
-    }
-    req = nl::Request();
-  };
-  auto next = [&] {
-    if (req.count() >= kRoutesPerRequest) flush();
-  };
   for (const auto& r : c.remove) {
     rtnl::RouteSpec s = spec_of(r);
     s.gw.reset();  // whatever its gateway: the owner and the destination identify it
-    next();
     rtnl::del_route(req, s);
   }
-  for (const auto& r : c.change) {
-    next();
-    rtnl::replace_route(req, spec_of(r));
-  }
-  for (const auto& r : c.add) {
-    next();
-    rtnl::new_route(req, spec_of(r));
-  }
-  flush();
-  if (first_error) throw *first_error;
+  for (const auto& r : c.change) rtnl::replace_route(req, spec_of(r));
+  for (const auto& r : c.add) rtnl::new_route(req, spec_of(r));
+  rt.transact(req);  // in pages; every message is sent, the first refusal is thrown
   return c;
 }
 

@@ -57,12 +57,8 @@ struct RouteChanges {
 RouteChanges diff_routes(const std::vector<rtnl::RouteInfo>& current,
                          const std::vector<NodeRoute>& desired);
 
-/// Messages per netlink request of sync_routes(): far below what one sendmsg and its ACKs may
-/// take (a whole large cluster in one request is refused or loses its ACKs).
-inline constexpr size_t kRoutesPerRequest = 64;
-
 /// Converges the main table of `rt`'s namespace (a NETLINK_ROUTE socket) to `desired`: one dump,
-/// then every delete, replace and add, in requests of at most kRoutesPerRequest messages.
+/// then every delete, replace and add in one request (nl::Socket::transact pages it).
 /// Returns what it changed (and what it left blocked). Throws Error(kNetlink) naming the first
 /// route the kernel refused (e.g. a gateway that is not on a connected link); every other
 /// message still took effect.
