@@ -561,6 +561,14 @@ Set lift_set(const nftnl_set* s) {
   std::string where = str("read set ", out.name);
   uint32_t flags = nftnl_set_get_u32(s, NFTNL_SET_FLAGS);
   constexpr uint32_t known = NFT_SET_CONSTANT | NFT_SET_INTERVAL | NFT_SET_MAP | NFT_SET_CONCAT;
+  // lower_set's way of turning the interval backends' garbage collection off: the timeout
+  // flag only to carry the gc interval, and no default timeout.
+  if ((flags & NFT_SET_TIMEOUT) && (flags & NFT_SET_INTERVAL) &&
+      nftnl_set_is_set(s, NFTNL_SET_GC_INTERVAL) &&
+      nftnl_set_get_u32(s, NFTNL_SET_GC_INTERVAL) == kNoGcInterval &&
+      !(nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) && nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT) != 0)) {
+    flags &= ~NFT_SET_TIMEOUT;
+  }
   if (flags & ~known)
     unsupported(str(where, ": set flags 0x", knit::hex(&flags, 4), " are not supported"));
   out.interval = flags & NFT_SET_INTERVAL;

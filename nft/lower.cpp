@@ -580,6 +580,15 @@ NftSet lower_set(const Table& t, const Set& s, uint32_t set_id) {
   const bool pipapo = s.interval && s.is_concat();
   uint32_t flags = (s.interval ? NFT_SET_INTERVAL : 0) | (s.constant ? NFT_SET_CONSTANT : 0) |
                    (s.is_map() ? NFT_SET_MAP : 0) | (pipapo ? NFT_SET_CONCAT : 0);
+  // The interval backends (rbtree, pipapo) walk every element of a set on the first commit
+  // that changes it once gc-interval (1 s by default) has passed, looking for expired
+  // elements. knit's elements never expire, so on a pod event that walk is pure cost (it was
+  // a third of a local pod event's commit). A gc interval can only be given with the timeout
+  // flag; elements without a timeout still never expire. lift_set takes both off again.
+  if (s.interval && !s.constant) {
+    flags |= NFT_SET_TIMEOUT;
+    nftnl_set_set_u32(o.get(), NFTNL_SET_GC_INTERVAL, kNoGcInterval);
+  }
   nftnl_set_set_u32(o.get(), NFTNL_SET_FLAGS, flags);
   nftnl_set_set_u32(o.get(), NFTNL_SET_KEY_TYPE, concat_type_id(s.key));
   nftnl_set_set_u32(o.get(), NFTNL_SET_KEY_LEN, static_cast<uint32_t>(s.key_size()));

@@ -215,6 +215,11 @@ Element element(std::initializer_list<Field> key, Verdict v);
 /// An element of a typed map (`data` in data-type order, e.g. {addr, port}).
 Element element(std::initializer_list<Field> key, std::initializer_list<Value> data);
 
+/// NFTA_SET_GC_INTERVAL (ms, the largest the kernel takes: ~49 days) of every non-constant
+/// interval set knit creates, which then also carries NFT_SET_TIMEOUT (needed to give a gc
+/// interval; no element has a timeout). lower_set adds both, lift_set takes them off again.
+inline constexpr uint32_t kNoGcInterval = 0xffffffffu;
+
 struct Set {
   std::string name;
   std::vector<Type> key;   ///< one type, or several for a concatenation (a . b . c)

@@ -412,7 +412,12 @@ std::shared_ptr<const PolicySet> Compiler::peer_set_of(const NetworkPolicy& p,
   auto s = std::make_shared<PolicySet>();
   s->name = name;
   s->family = f;
-  s->interval = true;
+  // Only ipBlocks need ranges. Pods alone make a hash set: the kernel's interval backend
+  // rebuilds its lookup array from every element on each commit that changes the set, which
+  // for a peer set of thousands of pods dominated the cost of a pod event.
+  s->interval = std::any_of(rule.peers.begin(), rule.peers.end(), [&](const PolicyPeer& peer) {
+    return peer.ip_block && peer.ip_block->cidr.family() == f;
+  });
   s->origin = PolicySet::Origin::kPeers;
   s->egress = egress;
   s->rule = k;

@@ -78,6 +78,7 @@ struct ContainerPort {
   uint16_t port = 0;  ///< containerPort, 1..65535
   Protocol protocol = Protocol::kTcp;
   friend bool operator==(const ContainerPort&, const ContainerPort&) = default;
+  friend auto operator<=>(const ContainerPort&, const ContainerPort&) = default;
 };
 
 /// status.phase. A pod without status (a manifest) is Pending, as the API server creates it; a

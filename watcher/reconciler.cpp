@@ -65,8 +65,8 @@ nft::Rule rule(std::vector<nft::Stmt> stmts) {
 
 std::optional<Reconciler::Facts> Reconciler::facts_of(const PodState* st) {
   if (st == nullptr) return std::nullopt;
-  return Facts{st->pod_namespace, st->pod->labels, st->ips, st->pod->ports, st->local,
-               st->eligible};
+  return Facts{st->pod_namespace, label_pool_.intern(st->pod->labels), st->ips,
+               ports_pool_.intern(st->pod->ports), st->local, st->eligible};
 }
 
 void Reconciler::pods_changed(const std::vector<std::string>& keys) {
@@ -161,7 +161,7 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
     bool fam[2] = {false, false};
     for (const auto& ip : f.ips) fam[ip.is_v4() ? 0 : 1] = true;
     for (const auto& [key, p] : view.policies) {
-      if (f.local && p.namespace_ == f.ns && matches(p.pod_selector, f.labels)) {
+      if (f.local && p.namespace_ == f.ns && matches(p.pod_selector, *f.labels)) {
         out.policies.insert(key);  // a target: its target-dependent sets change
         continue;
       }
@@ -169,14 +169,14 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
       auto scan = [&](const std::vector<PolicyRule>& rules, bool egress) {
         for (uint32_t k = 0; k < rules.size(); ++k) {
           const PolicyRule& r = rules[k];
-          bool named = egress && has_named_port(r) && !f.ports.empty();
+          bool named = egress && has_named_port(r) && !f.ports->empty();
           bool selected = r.peers.empty();
           for (const auto& peer : r.peers) {
             if (peer.ip_block) continue;  // addresses, not pods: unaffected by pod changes
             bool ns_ok = peer.namespace_selector
                              ? matches(*peer.namespace_selector, compiler_->namespace_labels(f.ns))
                              : p.namespace_ == f.ns;
-            if (ns_ok && (!peer.pod_selector || matches(*peer.pod_selector, f.labels))) {
+            if (ns_ok && (!peer.pod_selector || matches(*peer.pod_selector, *f.labels))) {
               selected = true;
               break;
             }

@@ -19,6 +19,7 @@
 #include "core/netlink.hpp"
 #include "nft/nft_types.hpp"
 #include "watcher/compile.hpp"
+#include "watcher/intern.hpp"
 
 namespace knit::watcher {
 
@@ -64,17 +65,19 @@ class Reconciler {
   nft::Ruleset applied() const;
 
  private:
-  /// What decides which policies a pod can affect.
+  /// What decides which policies a pod can affect. Labels and ports are interned (one copy
+  /// per distinct value: the replicas of a Deployment share theirs), so equal means the same
+  /// pointer.
   struct Facts {
     std::string ns;
-    Labels labels;
+    std::shared_ptr<const Labels> labels;
     std::vector<IpAddr> ips;
-    std::vector<ContainerPort> ports;
+    std::shared_ptr<const std::vector<ContainerPort>> ports;
     bool local = false;
     bool eligible = false;
     friend bool operator==(const Facts&, const Facts&) = default;
   };
-  static std::optional<Facts> facts_of(const PodState* st);
+  std::optional<Facts> facts_of(const PodState* st);
   /// What a pod change can affect: whole policies (it is, or was, one of their local targets),
   /// shared peer sets and named-port sets (it is, or was, one of their peers), and the
   /// dispatch of its namespace (it is local).
@@ -91,6 +94,9 @@ class Reconciler {
 
   std::unique_ptr<Compiler> compiler_;
   std::map<std::string, PolicyOutput, std::less<>> outputs_;
+  // Declared before facts_: the pools outlive the values facts_ holds.
+  Interner<Labels> label_pool_;
+  Interner<std::vector<ContainerPort>> ports_pool_;
   std::map<std::string, std::optional<Facts>, std::less<>> facts_;
   std::vector<nft::Set> dispatch_;
   std::map<std::string, nft::Chain, std::less<>> chains_;  // namespace chains only

@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/netlink.hpp"
@@ -333,7 +334,7 @@ int main(int argc, char** argv) try {
     Ns ns("nft");
     t_nft.push_back(nft_load(ns, file));
   }
-  unlink(file.c_str());
+  if (!std::getenv("POLICY_BENCH_KEEP")) unlink(file.c_str());
   std::printf("full sync (nft -f of the same ruleset text): %.1f ms (knit/nft = %.2f)\n",
               stats(t_nft).p50, knit_total / stats(t_nft).p50);
 
@@ -343,16 +344,25 @@ int main(int argc, char** argv) try {
   auto sock = nl::Socket::open_in(Netns::open(ns.path()), NETLINK_NETFILTER);
   Reconciler rec;
   rec.full_sync(sock, view);
+  // POLICY_BENCH_ONLY=<prefix>: only the incremental phases whose name starts with it (profiling).
+  const char* only = std::getenv("POLICY_BENCH_ONLY");
   auto measure = [&](const char* what, int n, auto&& change) {
+    if (only && std::string_view(what).substr(0, std::strlen(only)) != only) return;
     std::vector<double> t;
+    rusage r0{}, r1{};
+    getrusage(RUSAGE_SELF, &r0);
     for (int e = 0; e < n; ++e) {
       auto a = Clock::now();
       change(e);
       rec.sync(sock, view);
       t.push_back(ms(a, Clock::now()));
     }
+    getrusage(RUSAGE_SELF, &r1);
+    auto us = [](const timeval& v) { return v.tv_sec * 1e6 + v.tv_usec; };
     auto s = stats(t);
-    std::printf("  %-34s p50 %6.2f ms  p99 %6.2f ms  (%d events)\n", what, s.p50, s.p99, n);
+    std::printf("  %-34s p50 %6.2f ms  p99 %6.2f ms  (%d events; cpu per event: user %.2f, sys %.2f ms)\n",
+                what, s.p50, s.p99, n, (us(r1.ru_utime) - us(r0.ru_utime)) / 1000 / n,
+                (us(r1.ru_stime) - us(r0.ru_stime)) / 1000 / n);
   };
   std::printf("incremental, event to commit:\n");
   int events = std::getenv("POLICY_BENCH_EVENTS") ? std::atoi(std::getenv("POLICY_BENCH_EVENTS")) : 400;

@@ -103,7 +103,10 @@ BOOST_AUTO_TEST_CASE(concatenated_interval_set_uses_pipapo_layout) {
   s.elements = {element({net("10.1.0.0/16"), Value::u8(proto::kTcp), port_range(80, 90)}),
                 element({ip("10.2.0.1"), Value::u8(proto::kUdp), Value::port(53)})};
   auto o = lower_set(kTable, s, 1);
-  BOOST_TEST(nftnl_set_get_u32(o.get(), NFTNL_SET_FLAGS) == (NFT_SET_INTERVAL | NFT_SET_CONCAT));
+  // The timeout flag only carries the gc interval that turns the backend's element walk off.
+  BOOST_TEST(nftnl_set_get_u32(o.get(), NFTNL_SET_FLAGS) ==
+             (NFT_SET_INTERVAL | NFT_SET_CONCAT | NFT_SET_TIMEOUT));
+  BOOST_TEST(nftnl_set_get_u32(o.get(), NFTNL_SET_GC_INTERVAL) == kNoGcInterval);
   // ipv4_addr(7) . inet_proto(12) . inet_service(13), 6 bits each: what nft sends.
   BOOST_TEST(nftnl_set_get_u32(o.get(), NFTNL_SET_KEY_TYPE) == 0x730du);
   BOOST_TEST(nftnl_set_get_u32(o.get(), NFTNL_SET_KEY_LEN) == 12u);
