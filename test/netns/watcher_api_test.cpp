@@ -495,6 +495,38 @@ BOOST_AUTO_TEST_CASE(server_restart_reconnects_with_backoff_and_converges) {
   BOOST_TEST(m.duplicates == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_silently_dead_path_is_noticed_and_the_watch_recovers) {
+  // The path to the API server goes dead without a FIN or a reset (its address moved, a route
+  // renumbered): modelled by dropping every packet of the server's port. Only TCP keepalive
+  // can tell; the source must give the watches up within ~30 s (15 s idle + 3 probes 5 s
+  // apart; the kernel default of 9 probes took 2 min) and converge once the path is back.
+  InNetns net;
+  ApiServer server;
+  load_fixtures(server);
+  ApiSource src(plain(server), fast());
+  Mirror m;
+  REQUIRE_CONVERGED(m, src, truth(server, kAllKinds));
+  auto before = src.stats();
+  std::string port = std::to_string(server.port());
+  net.ns.must("nft add table inet blackhole");
+  net.ns.must("nft add chain inet blackhole in '{ type filter hook input priority 0; }'");
+  net.ns.must("nft add rule inet blackhole in tcp dport " + port + " drop");
+  net.ns.must("nft add rule inet blackhole in tcp sport " + port + " drop");
+  auto start = Clock::now();
+  bool noticed = false;
+  while (!noticed && Clock::now() - start < 50s) {
+    std::this_thread::sleep_for(250ms);
+    noticed = src.stats().errors > before.errors;
+  }
+  auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
+  net.ns.must("nft delete table inet blackhole");
+  BOOST_TEST_REQUIRE(noticed, "no watch noticed the dead path in " << waited.count() << " s");
+  BOOST_TEST(waited < 40s, "noticed after " << waited.count() << " s");
+  server.put(pod("x", "after-blackhole", "10.244.1.78"));
+  REQUIRE_CONVERGED(m, src, truth(server, kAllKinds), 20s);
+  BOOST_TEST(m.duplicates == 0);
+}
+
 BOOST_AUTO_TEST_CASE(slow_server_still_converges) {
   InNetns net;
   ApiServer server;
