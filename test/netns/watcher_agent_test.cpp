@@ -216,6 +216,31 @@ BOOST_AUTO_TEST_CASE(revoked_connections_are_cut_and_allowed_ones_kept, *needs_n
   BOOST_TEST(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));
 }
 
+BOOST_AUTO_TEST_CASE(churn_does_not_flood_the_log, *needs_netns()) {
+  // Every policy edit is a commit, but the log gets a line for the full sync and at most one
+  // incremental line per 10 s (saying how many commits it stands for).
+  AgentNode node("churn");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  node.start();
+  TestNetns a("a");
+  BOOST_REQUIRE(node.add_pod("x", "a", a).status == 0);
+  node.applied();
+  uint64_t gen0 = node.status().generation;
+  for (int i = 0; i < 20; ++i) {
+    node.write("policy.yaml", allow_from(i % 2 ? "client" : "client, other"));
+    node.applied();
+  }
+  BOOST_TEST(node.status().generation >= gen0 + 20);  // the edits were commits
+  std::string log = slurp(node.data_dir + "/agent.log");
+  size_t lines = 0;
+  for (size_t at = log.find("applied generation"); at != std::string::npos;
+       at = log.find("applied generation", at + 1)) {
+    ++lines;
+  }
+  BOOST_TEST(lines <= 4u, log);
+}
+
 BOOST_AUTO_TEST_CASE(agent_restart_under_traffic, *needs_netns()) {
   AgentNode node("restart");
   node.write("pods.yaml", kPods);
