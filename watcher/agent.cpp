@@ -128,7 +128,6 @@ class Agent {
   bool synced_ = false;
   bool dirty_ = false;
   uint64_t generation_ = 0;
-  uint64_t unlogged_commits_ = 0;  // incremental commits since the last "applied" info line
   std::string loaded_digest_;
   std::string applied_digest_;
   std::string last_error_;
@@ -563,21 +562,16 @@ void Agent::reconcile() {
     publish_metrics();
     if (changes) {
       // A full sync always gets its line; incremental commits at most one every 10 s (a
-      // churning cluster commits many times a second), saying how many it stands for. Every
+      // churning cluster commits many times a second), with how many were held back. Every
       // commit is a debug line, and knit_syncs_total counts them all.
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-      ++unlogged_commits_;
       std::string line = str("applied generation ", generation_, ": ", changes, " change(s) in ",
                              us, " us");
-      if (unlogged_commits_ > 1) line += str(" (", unlogged_commits_, " commits since the last line)");
-      bool written = full;
       if (full) {
         log::info(line);
-      } else {
-        written = log::every("applied", std::chrono::seconds(10), log::Level::kInfo, line);
-        if (!written) log::debug(line);
+      } else if (!log::every("applied", std::chrono::seconds(10), log::Level::kInfo, line)) {
+        log::debug(line);
       }
-      if (written) unlogged_commits_ = 0;
     }
     answer_waiters(true);
     if (changes) revoke();
