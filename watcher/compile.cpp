@@ -316,13 +316,32 @@ std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const Polic
 }
 
 namespace {
-std::string peer_set_name_of(const std::string& key, Family f) {
+/// "<kind>/<64-bit FNV-1a of key>/<4|6>": the name of a set shared by content.
+std::string shared_set_name(std::string_view kind, std::string_view key, Family f) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : key) {
     h ^= c;
     h *= 1099511628211ULL;
   }
-  return str("peers/", hex(&h, 8), f == Family::kV4 ? "/4" : "/6");
+  return str(kind, "/", hex(&h, 8), f == Family::kV4 ? "/4" : "/6");
+}
+
+std::string peer_set_name_of(const std::string& key, Family f) {
+  return shared_set_name("peers", key, f);
+}
+
+/// A rule's numeric ports as a `protocol . port` set shared by every rule with the same ports
+/// (most policies allow one of a few ports: 80, 443, 53/UDP, ...). Named ports are left out.
+std::shared_ptr<const PolicySet> numeric_ports_set(const std::vector<PolicyPort>& ports, Family f) {
+  std::vector<ProtoPorts> list;
+  for (const auto& pp : ports) {
+    if (!is_named(pp)) list.push_back({proto_number(pp.protocol), *resolve(pp, nullptr)});
+  }
+  auto s = ports_set("", f, std::move(list));
+  std::string key;
+  for (const auto& pp : s->ports) key += str(int{pp.proto}, ':', pp.ports.lo, '-', pp.ports.hi, ',');
+  std::const_pointer_cast<PolicySet>(s)->name = shared_set_name("ports", key, f);
+  return s;
 }
 }  // namespace
 
@@ -506,8 +525,16 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
         const PolicyRule& rule = p.ingress[k];
         nft::Rule r;
         r.comment = comment(p, "ingress", k);
-        if (!rule.ports.empty()) {
-          // Ports resolve against each destination, i.e. each target pod: the set holds
+        if (!rule.ports.empty() && std::none_of(rule.ports.begin(), rule.ports.end(), is_named)) {
+          // Numeric ports are the same for every target: the policy's targets set and a
+          // ports set shared with every rule that allows the same ports. (A set per rule
+          // costs the kernel a name walk over all sets for every set it creates and finds.)
+          r.stmts.push_back(lookup({fam.daddr}, targets_set));
+          targets_used = true;
+          r.stmts.push_back(lookup({Sel::kL4proto, Sel::kThDport},
+                                   add_set(numeric_ports_set(rule.ports, fam.family))));
+        } else if (!rule.ports.empty()) {
+          // Named ports resolve against each destination, i.e. each target pod: the set holds
           // (target address, protocol, port range) for the few local targets.
           std::vector<Tuple> tuples;
           for (const PodState* t : targets) {
@@ -562,13 +589,8 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
                 add_set(peer_set_of(p, rule, fam.family, true, static_cast<uint32_t>(k)))));
           }
           if (!rule.ports.empty()) {
-            std::vector<ProtoPorts> ports;
-            for (const auto& pp : rule.ports) {
-              if (!is_named(pp)) ports.push_back({proto_number(pp.protocol), *resolve(pp, nullptr)});
-            }
-            auto name = add_set(ports_set(str(base, "/e", k, "/ports", fam.suffix), fam.family,
-                                          std::move(ports)));
-            r.stmts.push_back(lookup({Sel::kL4proto, Sel::kThDport}, name));
+            r.stmts.push_back(lookup({Sel::kL4proto, Sel::kThDport},
+                                     add_set(numeric_ports_set(rule.ports, fam.family))));
           }
           r.stmts.push_back(nft::CounterRef{allow_counter(p.namespace_, p.name)});
           r.stmts.push_back(nft::ret());

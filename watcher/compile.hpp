@@ -15,7 +15,10 @@
 //   chain ingress/<ns>, egress/<ns>        one per namespace with policies
 //     ct state invalid drop
 //     one rule per (policy, rule, family), e.g.
-//       ip daddr . meta l4proto . th dport @x/web/i0/ports4 ip saddr @x/web/i0/peers4 accept
+//       ip daddr @x/web/pods4 meta l4proto . th dport @ports/<hash>/4 ip saddr @peers/<hash>/4
+//         counter name "allow/x/web" accept
+//     (numeric ports: a ports set shared by content; named ports: a per-rule
+//     `ip daddr . meta l4proto . th dport` set resolved against each target pod)
 //     (egress rules `return` to the base chain, so the destination's ingress is checked next)
 //     drop
 //

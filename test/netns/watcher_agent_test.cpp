@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(revoked_connections_are_cut_and_allowed_ones_kept, *needs_n
 
 BOOST_AUTO_TEST_CASE(churn_does_not_flood_the_log, *needs_netns()) {
   // Every policy edit is a commit, but the log gets a line for the full sync and at most one
-  // incremental line per 10 s (saying how many commits it stands for).
+  // incremental line per 10 s (with how many were held back).
   AgentNode node("churn");
   node.write("pods.yaml", kPods);
   node.write("policy.yaml", allow_from("client"));
