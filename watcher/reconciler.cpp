@@ -36,19 +36,41 @@ bool has_namespace_selector(const NetworkPolicy& p) {
   return false;
 }
 
+/// One merge pass over two sorted vectors: what only `a` has, and what only `b` has.
 template <class T>
 void split_difference(const std::vector<T>& a, const std::vector<T>& b, std::vector<T>& only_a,
                       std::vector<T>& only_b) {
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
-  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+  auto i = a.begin(), j = b.begin();
+  while (i != a.end() && j != b.end()) {
+    if (*i < *j) {
+      only_a.push_back(*i++);
+    } else if (*j < *i) {
+      only_b.push_back(*j++);
+    } else {
+      ++i, ++j;
+    }
+  }
+  only_a.insert(only_a.end(), i, a.end());
+  only_b.insert(only_b.end(), j, b.end());
+}
+
+/// `s` without its elements (a peer set of every pod is 10k of them: not copied to be cleared).
+PolicySet without_elements(const PolicySet& s) {
+  PolicySet e;
+  e.name = s.name;
+  e.family = s.family;
+  e.kind = s.kind;
+  e.origin = s.origin;
+  e.egress = s.egress;
+  e.rule = s.rule;
+  e.interval = s.interval;
+  return e;
 }
 
 /// The elements only in `a` and only in `b` (both sorted, as the compiler makes them), as two
 /// sets of the same name and type.
 std::pair<PolicySet, PolicySet> element_difference(const PolicySet& a, const PolicySet& b) {
-  PolicySet gone = a, added = b;
-  gone.addrs.clear(), gone.tuples.clear(), gone.ports.clear();
-  added.addrs.clear(), added.tuples.clear(), added.ports.clear();
+  PolicySet gone = without_elements(a), added = without_elements(b);
   split_difference(a.addrs, b.addrs, gone.addrs, added.addrs);
   split_difference(a.tuples, b.tuples, gone.tuples, added.tuples);
   split_difference(a.ports, b.ports, gone.ports, added.ports);
@@ -158,6 +180,7 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
   auto check = [&](const Facts& f) {
     if (!f.eligible) return;  // an ineligible pod is in no set and dispatched nowhere
     if (f.local) out.dispatch_namespaces.insert(f.ns);
+    const Labels& ns_labels = compiler_->namespace_labels(f.ns);
     bool fam[2] = {false, false};
     for (const auto& ip : f.ips) fam[ip.is_v4() ? 0 : 1] = true;
     for (const auto& [key, p] : view.policies) {
@@ -174,7 +197,7 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
           for (const auto& peer : r.peers) {
             if (peer.ip_block) continue;  // addresses, not pods: unaffected by pod changes
             bool ns_ok = peer.namespace_selector
-                             ? matches(*peer.namespace_selector, compiler_->namespace_labels(f.ns))
+                             ? matches(*peer.namespace_selector, ns_labels)
                              : p.namespace_ == f.ns;
             if (ns_ok && (!peer.pod_selector || matches(*peer.pod_selector, *f.labels))) {
               selected = true;
