@@ -56,7 +56,7 @@ std::optional<PortRange> resolve(const PolicyPort& pp, const Pod* pod) {
   }
   if (pod == nullptr) return std::nullopt;
   const auto& name = std::get<std::string>(*pp.port);
-  for (const auto& cp : pod->ports) {
+  for (const auto& cp : *pod->ports) {
     if (cp.name == name && cp.protocol == pp.protocol) return PortRange{cp.port, cp.port};
   }
   return std::nullopt;
@@ -469,7 +469,7 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
   };
   if (rule.peers.empty()) {
     for (const auto& [key, st] : states_) {
-      if (st.eligible && !st.pod->ports.empty()) add_pod(st);
+      if (st.eligible && !st.pod->ports->empty()) add_pod(st);
     }
   } else {
     for (const auto& peer : rule.peers) {

@@ -797,12 +797,14 @@ Pod decode_pod(const json& obj, Meta&& m) {
     pod.node_name = opt_string(*spec, "nodeName", sp);
     if (auto* hn = member(*spec, "hostNetwork"))
       pod.host_network = as_bool(*hn, sp / "hostNetwork");
+    std::vector<ContainerPort> ports;
     if (auto* c = member(*spec, "containers")) {
-      container_ports(*c, sp / "containers", false, pod.ports);
+      container_ports(*c, sp / "containers", false, ports);
     }
     if (auto* c = member(*spec, "initContainers")) {
-      container_ports(*c, sp / "initContainers", true, pod.ports);
+      container_ports(*c, sp / "initContainers", true, ports);
     }
+    pod.ports = std::move(ports);
   }
   if (auto* status = member(obj, "status")) {
     auto st = root / "status";

@@ -189,7 +189,7 @@ std::string to_string(const Pod& p) {
   out += " ips=[";
   append_list(out, p.ips, ",", [](const IpAddr& a) { return a.to_string(); });
   out += str("] labels=", to_string(p.labels), " ports=[");
-  append_list(out, p.ports, ",", [](const ContainerPort& c) { return to_string(c); });
+  append_list(out, *p.ports, ",", [](const ContainerPort& c) { return to_string(c); });
   out += ']';
   return out;
 }

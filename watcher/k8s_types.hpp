@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/ip.hpp"
+#include "watcher/intern.hpp"
 
 namespace knit::watcher {
 
@@ -89,7 +90,7 @@ struct Pod {
   std::string namespace_;
   std::string name;
   std::string uid;  ///< empty for manifests
-  Labels labels;
+  Shared<Labels> labels;  ///< interned: the replicas of a Deployment share one copy
   std::string node_name;  ///< spec.nodeName; empty until scheduled
   PodPhase phase = PodPhase::kPending;
   bool host_network = false;
@@ -98,7 +99,7 @@ struct Pod {
   std::vector<IpAddr> ips;
   /// Ports of spec.containers[] and of restartable init containers (spec.initContainers[] with
   /// restartPolicy Always, i.e. sidecars), in declaration order (containers first).
-  std::vector<ContainerPort> ports;
+  Shared<std::vector<ContainerPort>> ports;  ///< interned, like labels
   std::string resource_version;
   friend bool operator==(const Pod&, const Pod&) = default;
 };

@@ -87,8 +87,8 @@ nft::Rule rule(std::vector<nft::Stmt> stmts) {
 
 std::optional<Reconciler::Facts> Reconciler::facts_of(const PodState* st) {
   if (st == nullptr) return std::nullopt;
-  return Facts{st->pod_namespace, label_pool_.intern(st->pod->labels), st->ips,
-               ports_pool_.intern(st->pod->ports), st->local, st->eligible};
+  return Facts{st->pod_namespace, st->pod->labels, st->ips, st->pod->ports, st->local,
+               st->eligible};
 }
 
 void Reconciler::pods_changed(const std::vector<std::string>& keys) {

@@ -19,7 +19,6 @@
 #include "core/netlink.hpp"
 #include "nft/nft_types.hpp"
 #include "watcher/compile.hpp"
-#include "watcher/intern.hpp"
 
 namespace knit::watcher {
 
@@ -65,14 +64,13 @@ class Reconciler {
   nft::Ruleset applied() const;
 
  private:
-  /// What decides which policies a pod can affect. Labels and ports are interned (one copy
-  /// per distinct value: the replicas of a Deployment share theirs), so equal means the same
-  /// pointer.
+  /// What decides which policies a pod can affect. Labels and ports are the pod's own interned
+  /// values (watcher/intern.hpp): a pointer copy, and equal means the same pointer.
   struct Facts {
     std::string ns;
-    std::shared_ptr<const Labels> labels;
+    Shared<Labels> labels;
     std::vector<IpAddr> ips;
-    std::shared_ptr<const std::vector<ContainerPort>> ports;
+    Shared<std::vector<ContainerPort>> ports;
     bool local = false;
     bool eligible = false;
     friend bool operator==(const Facts&, const Facts&) = default;
@@ -94,9 +92,6 @@ class Reconciler {
 
   std::unique_ptr<Compiler> compiler_;
   std::map<std::string, PolicyOutput, std::less<>> outputs_;
-  // Declared before facts_: the pools outlive the values facts_ holds.
-  Interner<Labels> label_pool_;
-  Interner<std::vector<ContainerPort>> ports_pool_;
   std::map<std::string, std::optional<Facts>, std::less<>> facts_;
   std::vector<nft::Set> dispatch_;
   std::map<std::string, nft::Chain, std::less<>> chains_;  // namespace chains only

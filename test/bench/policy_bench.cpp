@@ -209,7 +209,7 @@ std::string manifests_json(const ClusterView& v) {
   for (const auto& [key, p] : v.pods) {
     std::string ips, ports;
     for (const auto& ip : p.ips) ips += str(ips.empty() ? "" : ",", "{\"ip\":\"", ip.to_string(), "\"}");
-    for (const auto& cp : p.ports) {
+    for (const auto& cp : *p.ports) {
       ports += str(ports.empty() ? "" : ",", "{\"name\":\"", cp.name, "\",\"containerPort\":", cp.port, '}');
     }
     add(str("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"", p.name,
@@ -394,8 +394,7 @@ int main(int argc, char** argv) try {
   });
   measure("pod label changed", events, [&](int e) {
     std::string key = object_key(str("ns", e % namespaces), str("pod", 1 + e % (per_ns - 1)));
-    auto& labels = view.pods.at(key).labels;
-    labels["app"] = labels["app"] == "a5" ? "a6" : "a5";
+    view.pods.at(key).labels.edit([](Labels& l) { l["app"] = l["app"] == "a5" ? "a6" : "a5"; });
     rec.pods_changed({key});
   });
   measure("policy added / removed", events, [&](int e) {

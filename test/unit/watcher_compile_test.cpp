@@ -60,11 +60,11 @@ BOOST_AUTO_TEST_CASE(deterministic_and_pod_churn_changes_no_rule) {
   p.name = "b2";
   p.ips = {*IpAddr::parse("10.0.2.3")};
   v.pods["x/b2"] = p;
-  v.pods.at("x/a").labels["extra"] = "label";
+  v.pods.at("x/a").labels.edit([](Labels& l) { l["extra"] = "label"; });
   auto after = compile(v);
   BOOST_CHECK(after.chains == before.chains);
   BOOST_CHECK(!(after.sets == before.sets));
-  v.pods.at("x/a").labels["app"] = "nothing";  // no longer selected: no dispatch, same chains
+  v.pods.at("x/a").labels.edit([](Labels& l) { l["app"] = "nothing"; });  // no longer selected: no dispatch, same chains
   auto unselected = compile(v);
   BOOST_CHECK(unselected.chains == before.chains);
   BOOST_TEST(unselected.find_set("ingress4")->elements.empty());

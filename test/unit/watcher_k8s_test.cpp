@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(kubectl_pod_list) {
   BOOST_TEST(proxy.host_network);
   BOOST_TEST(proxy.node_name == "kind-worker");
   BOOST_TEST(proxy.ips == std::vector<IpAddr>{ip("172.18.0.3")}, boost::test_tools::per_element());
-  BOOST_TEST(proxy.ports.empty());
+  BOOST_TEST(proxy.ports->empty());
   BOOST_TEST(proxy.uid == "5a3c1e2b-8d47-4f0e-9b6a-1f2d3c4b5a69");
   BOOST_TEST(proxy.resource_version == "612");
 
@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(kubectl_pod_list) {
   std::vector<ContainerPort> want{{"http", 80, Protocol::kTcp},
                                   {"", 9113, Protocol::kTcp},
                                   {"envoy-admin", 15000, Protocol::kTcp}};
-  BOOST_TEST(web.ports == want, boost::test_tools::per_element());
+  BOOST_TEST(*web.ports == want, boost::test_tools::per_element());
 
   const auto& db = by_name(d.pods, "db-0");
   // No podIPs: podIP is used.
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(kubectl_pod_list) {
                                       {"dns", 53, Protocol::kUdp},
                                       {"dns-tcp", 53, Protocol::kTcp},
                                       {"sctp-probe", 9999, Protocol::kSctp}};
-  BOOST_TEST(db.ports == db_ports, boost::test_tools::per_element());
+  BOOST_TEST(*db.ports == db_ports, boost::test_tools::per_element());
 
   BOOST_TEST(by_name(d.pods, "report-28997460-m5r9t").phase == PodPhase::kSucceeded);
 
@@ -137,7 +137,7 @@ BOOST_AUTO_TEST_CASE(api_pod_list_items_inherit_kind) {
   BOOST_TEST(d.pods[0].name == "x-a");
   std::vector<ContainerPort> want{{"serve-80-tcp", 80, Protocol::kTcp},
                                   {"serve-81-udp", 81, Protocol::kUdp}};
-  BOOST_TEST(d.pods[0].ports == want, boost::test_tools::per_element());
+  BOOST_TEST(*d.pods[0].ports == want, boost::test_tools::per_element());
   BOOST_TEST(d.pods[1].ips == std::vector<IpAddr>{ip("fd00:10:244:2::8")},
              boost::test_tools::per_element());
 }
@@ -642,11 +642,11 @@ BOOST_AUTO_TEST_CASE(user_manifest) {
   BOOST_TEST(by_name(d.namespaces, "batch").labels.at("kubernetes.io/metadata.name") == "batch");
 
   const auto& backend = by_name(d.pods, "backend");
-  BOOST_TEST(backend.labels.at("version") == "2");
+  BOOST_TEST(backend.labels->at("version") == "2");
   std::vector<ContainerPort> want{{"api", 5000, Protocol::kTcp},
                                   {"api-udp", 5001, Protocol::kUdp},
                                   {"fluent-fwd", 24224, Protocol::kTcp}};
-  BOOST_TEST(backend.ports == want, boost::test_tools::per_element());
+  BOOST_TEST(*backend.ports == want, boost::test_tools::per_element());
   BOOST_TEST(by_name(d.pods, "debug").namespace_ == "default");
 
   const auto& allow = by_name(d.policies, "allow-from-frontend");
@@ -802,9 +802,9 @@ BOOST_AUTO_TEST_CASE(api_objects_read_alike_with_and_without_skipping) {
   BOOST_TEST_REQUIRE(as_json.pods.size() == 2u, errors_of(as_json));
   BOOST_TEST((decode_manifest(str("# yaml\n", list), "l") == as_json));
   const Pod& a = as_json.pods[0];
-  BOOST_TEST(a.labels.at("caf\xc3\xa9") == "cr\xc3\xa8me");
+  BOOST_TEST(a.labels->at("caf\xc3\xa9") == "cr\xc3\xa8me");
   BOOST_TEST(a.node_name == "node-1");
-  BOOST_TEST(a.ports.size() == 2u);  // the container's and the sidecar's, not the init's
+  BOOST_TEST(a.ports->size() == 2u);  // the container's and the sidecar's, not the init's
   BOOST_TEST(a.ips.size() == 2u);
   BOOST_TEST(as_json.resource_version == "9");
   BOOST_TEST(
