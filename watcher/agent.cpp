@@ -33,6 +33,7 @@
 #include "nft/apply.hpp"
 #include "nft/plan.hpp"
 #include "watcher/api_source.hpp"
+#include "watcher/claims.hpp"
 #include "watcher/cni_config.hpp"
 #include "watcher/compile.hpp"
 #include "watcher/conntrack.hpp"
@@ -84,7 +85,6 @@ class Agent {
   void reload_manifests();
   void on_api_events();
   void apply_pods(std::vector<std::string> changed);
-  void claim_ips(const std::string& key, std::vector<std::string>& changed);
   void apply_nodes();
   void update_synced();
   void publish_metrics();
@@ -116,9 +116,8 @@ class Agent {
   bool nodes_dirty_ = false;
   std::optional<MasqueradeCidrs> masq_;
   std::string conf_dir_;
-  /// Which pod each pod address belongs to (API pods): the latest claim wins (IP reuse).
-  std::map<IpAddr, std::string> ip_owner_;
-  std::map<std::string, std::vector<IpAddr>, std::less<>> raw_ips_;  ///< as the API reports
+  /// Which API pod each pod address belongs to: the latest claim wins (IP reuse).
+  AddressClaims claims_;
   AgentMetrics metrics_;
   Health health_;
   std::unique_ptr<MetricsServer> http_;
@@ -412,68 +411,36 @@ void Agent::on_api_events() {
   if (nodes_dirty_ && !api_pending_.count(Kind::kNode) && !nodes_at_) nodes_at_ = Clock::now();
 }
 
-// A pod address is reused once the pod that had it is gone from its node, but the API may still
-// show the old pod with that address for a while (terminating, or its delete not yet seen). The
-// newest claim wins: an address a pod reports for the first time is taken from whichever pod
-// held it, and a pod that keeps reporting an address it lost does not take it back. So a new pod
-// never inherits the rules its address had under the old pod. Claims seen together at start-up
-// go to the pod with the newer resourceVersion.
+// Addresses the API shows on two pods go to the newest claim (watcher/claims.hpp); the loser's
+// copy in the view drops them, so the compiler sees each address on one pod only.
 void Agent::apply_pods(std::vector<std::string> changed) {
   size_t n = changed.size();
+  // Pods gone first: what they held is free for the reports of the same batch.
   for (size_t i = 0; i < n; ++i) {
-    std::string key = changed[i];  // a copy: claim_ips appends to `changed`
-    claim_ips(key, changed);
+    if (!view_.pods.count(changed[i])) claims_.release(changed[i]);
+  }
+  std::vector<AddressClaims::Loss> lost;
+  for (size_t i = 0; i < n; ++i) {
+    auto pod = view_.pods.find(changed[i]);
+    if (pod == view_.pods.end()) continue;
+    static const std::vector<IpAddr> kNone;
+    const auto& ips = pod->second.host_network ? kNone : pod->second.ips;
+    auto l = claims_.report(changed[i], ips, rv_number(pod->second.resource_version));
+    lost.insert(lost.end(), l.begin(), l.end());
+  }
+  for (const auto& l : lost) {
+    auto pod = view_.pods.find(l.pod);
+    if (pod == view_.pods.end()) continue;
+    auto& ips = pod->second.ips;
+    auto pos = std::find(ips.begin(), ips.end(), l.ip);
+    if (pos == ips.end()) continue;
+    ips.erase(pos);
+    changed.push_back(l.pod);
+    log::info(str("address ", l.ip.to_string(), " of pod ", l.pod, " is now ", l.holder,
+                  "'s: the old claim is dropped"));
   }
   rec_.pods_changed(changed);
   dirty_ = true;
-}
-
-void Agent::claim_ips(const std::string& key, std::vector<std::string>& changed) {
-  auto strip = [&](const std::string& owner, const IpAddr& ip) {
-    auto it = view_.pods.find(owner);
-    if (it == view_.pods.end()) return;
-    auto& ips = it->second.ips;
-    auto pos = std::find(ips.begin(), ips.end(), ip);
-    if (pos == ips.end()) return;
-    ips.erase(pos);
-    changed.push_back(owner);
-    log::info(str("address ", ip.to_string(), " of pod ", owner, " is now ", key,
-                  "'s: the old claim is dropped"));
-  };
-  auto pod = view_.pods.find(key);
-  std::vector<IpAddr> now;
-  if (pod != view_.pods.end() && !pod->second.host_network) now = pod->second.ips;
-  std::vector<IpAddr>& before = raw_ips_[key];
-  for (const auto& ip : before) {
-    if (std::find(now.begin(), now.end(), ip) != now.end()) continue;
-    if (auto o = ip_owner_.find(ip); o != ip_owner_.end() && o->second == key) ip_owner_.erase(o);
-  }
-  for (const auto& ip : now) {
-    bool fresh = std::find(before.begin(), before.end(), ip) == before.end();
-    auto o = ip_owner_.find(ip);
-    if (o == ip_owner_.end() || o->second == key) {
-      ip_owner_[ip] = key;
-      continue;
-    }
-    auto other = view_.pods.find(o->second);
-    bool other_holds = other != view_.pods.end() &&
-                       std::find(raw_ips_[o->second].begin(), raw_ips_[o->second].end(), ip) !=
-                           raw_ips_[o->second].end();
-    bool take = !other_holds ||
-                (fresh && !(before.empty() && rv_number(other->second.resource_version) >
-                                                  rv_number(pod->second.resource_version)));
-    if (take) {
-      if (other_holds) strip(o->second, ip);
-      o->second = key;
-    } else {
-      strip(key, ip);
-    }
-  }
-  if (pod == view_.pods.end()) {
-    raw_ips_.erase(key);
-  } else {
-    before = std::move(now);
-  }
 }
 
 void Agent::apply_nodes() {

@@ -246,10 +246,10 @@ void Compiler::refresh_namespace(std::string_view name) {
 }
 
 void Compiler::refresh_all() {
-  states_.clear();
   by_ns_.clear();
   local_.clear();
   by_ip_.clear();
+  states_.clear();
   synthetic_.clear();
   for (const auto& [key, pod] : view_.pods) refresh_pod(key);
   forget_memo();
@@ -281,7 +281,7 @@ template <class F>
 void Compiler::for_each_peer_pod(const PolicyPeer& peer, const std::string& policy_ns,
                                  F&& f) const {
   if (peer.ip_block) return;
-  auto visit_ns = [&](const std::map<std::string, const PodState*, std::less<>>& pods) {
+  auto visit_ns = [&](const PodIndex& pods) {
     for (const auto& [key, st] : pods) {
       if (!st->eligible) continue;
       if (peer.pod_selector && !matches(*peer.pod_selector, st->pod->labels)) continue;
@@ -636,7 +636,7 @@ std::vector<nft::Set> Compiler::dispatch() const {
   // two claimants the isolated one is judged: never the more permissive outcome.
   struct Claim {
     bool attached;
-    const std::string* key;
+    std::string_view key;
     nft::Element element;
   };
   std::map<IpAddr, Claim> disp[2][2];  // [ingress=0/egress=1][v4=0/v6=1]
@@ -644,7 +644,7 @@ std::vector<nft::Set> Compiler::dispatch() const {
     auto [it, fresh] = m.try_emplace(ip, c);
     if (fresh) return;
     Claim& have = it->second;
-    if ((c.attached && !have.attached) || (c.attached == have.attached && *c.key < *have.key)) {
+    if ((c.attached && !have.attached) || (c.attached == have.attached && c.key < have.key)) {
       have = std::move(c);
     }
   };
@@ -666,12 +666,12 @@ std::vector<nft::Set> Compiler::dispatch() const {
       if (in) {
         auto e = nft::element({ip}, nft::jump(ingress_chain(pod.namespace_)));
         e.comment = key;
-        claim(disp[0][f], ip, Claim{st->attached, &key, std::move(e)});
+        claim(disp[0][f], ip, Claim{st->attached, key, std::move(e)});
       }
       if (eg) {
         auto e = nft::element({ip}, nft::jump(egress_chain(pod.namespace_)));
         e.comment = key;
-        claim(disp[1][f], ip, Claim{st->attached, &key, std::move(e)});
+        claim(disp[1][f], ip, Claim{st->attached, key, std::move(e)});
       }
     }
   }

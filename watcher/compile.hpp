@@ -171,8 +171,10 @@ class Compiler {
 
   const ClusterView& view_;
   std::map<std::string, PodState, std::less<>> states_;
-  std::map<std::string, std::map<std::string, const PodState*, std::less<>>, std::less<>> by_ns_;
-  std::map<std::string, const PodState*, std::less<>> local_;
+  /// Pods by namespace, and the local ones; keyed by views of states_' keys.
+  using PodIndex = std::map<std::string_view, const PodState*>;
+  std::map<std::string, PodIndex, std::less<>> by_ns_;
+  PodIndex local_;
   /// Every pod state by address (a reused address can show on two pods).
   std::multimap<IpAddr, const PodState*> by_ip_;
   mutable std::map<std::string, Labels, std::less<>> synthetic_;

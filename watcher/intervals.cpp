@@ -53,6 +53,7 @@ std::vector<AddrRange> normalize(std::vector<AddrRange> ranges) {
       out.push_back(r);
     }
   }
+  out.shrink_to_fit();  // committed sets keep these: no growth slack (a third, on average)
   return out;
 }
 

@@ -788,7 +788,6 @@ Pod decode_pod(const json& obj, Meta&& m) {
   Pod pod;
   pod.namespace_ = std::move(m.namespace_);
   pod.name = std::move(m.name);
-  pod.uid = std::move(m.uid);
   pod.labels = std::move(m.labels);
   pod.resource_version = std::move(m.resource_version);
   if (auto* spec = member(obj, "spec")) {

@@ -183,7 +183,6 @@ std::string to_string(const Namespace& n) {
 
 std::string to_string(const Pod& p) {
   std::string out = str("Pod ", name_of(p.namespace_, p.name), ' ', to_string(p.phase));
-  if (!p.uid.empty()) out += str(" uid=", p.uid);
   if (!p.node_name.empty()) out += str(" node=", p.node_name);
   if (p.host_network) out += " hostNetwork";
   out += " ips=[";

@@ -89,7 +89,6 @@ enum class PodPhase : uint8_t { kPending, kRunning, kSucceeded, kFailed, kUnknow
 struct Pod {
   std::string namespace_;
   std::string name;
-  std::string uid;  ///< empty for manifests
   Shared<Labels> labels;  ///< interned: the replicas of a Deployment share one copy
   std::string node_name;  ///< spec.nodeName; empty until scheduled
   PodPhase phase = PodPhase::kPending;
