@@ -206,8 +206,9 @@ std::string policy_set_base(std::string_view ns, std::string_view name) {
 
 Compiler::Compiler(const ClusterView& view) : view_(view) { refresh_all(); }
 
-void Compiler::refresh_pod(std::string_view key) {
+std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
   if (journal_.size() >= kMaxJournal) forget_memo();
+  std::optional<PodState> old;
   // Drop the old state from the indexes, then re-add it from the view. Its old and new
   // addresses are all a peer set can gain or lose through this pod.
   if (auto it = states_.find(key); it != states_.end()) {
@@ -226,10 +227,12 @@ void Compiler::refresh_pod(std::string_view key) {
       if (n->second.empty()) by_ns_.erase(n);
     }
     if (auto l = local_.find(key); l != local_.end()) local_.erase(l);
+    old = std::move(it->second);
+    old->pod = nullptr;
     states_.erase(it);
   }
   auto p = view_.pods.find(key);
-  if (p == view_.pods.end()) return;
+  if (p == view_.pods.end()) return old;
   auto [it, inserted] = states_.emplace(std::string(key), pod_state(view_, p->second));
   const PodState& st = it->second;
   by_ns_[st.pod_namespace].emplace(it->first, &st);
@@ -238,6 +241,7 @@ void Compiler::refresh_pod(std::string_view key) {
     journal_.push_back(ip);
     by_ip_.emplace(ip, &st);
   }
+  return old;
 }
 
 void Compiler::refresh_namespace(std::string_view name) {
@@ -284,7 +288,7 @@ void Compiler::for_each_peer_pod(const PolicyPeer& peer, const std::string& poli
   auto visit_ns = [&](const PodIndex& pods) {
     for (const auto& [key, st] : pods) {
       if (!st->eligible) continue;
-      if (peer.pod_selector && !matches(*peer.pod_selector, st->pod->labels)) continue;
+      if (peer.pod_selector && !matches(*peer.pod_selector, st->labels)) continue;
       f(*st);
     }
   };
@@ -359,7 +363,7 @@ bool Compiler::peer_pod_selected(const PolicyRule& rule, const std::string& poli
     } else if (!peer.pod_selector || st.pod_namespace != policy_ns) {
       continue;
     }
-    if (peer.pod_selector && !matches(*peer.pod_selector, st.pod->labels)) continue;
+    if (peer.pod_selector && !matches(*peer.pod_selector, st.labels)) continue;
     return true;
   }
   return false;
@@ -469,7 +473,7 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
   };
   if (rule.peers.empty()) {
     for (const auto& [key, st] : states_) {
-      if (st.eligible && !st.pod->ports->empty()) add_pod(st);
+      if (st.eligible && !st.ports->empty()) add_pod(st);
     }
   } else {
     for (const auto& peer : rule.peers) {
@@ -504,7 +508,7 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
   std::vector<const PodState*> targets;
   if (auto it = by_ns_.find(p.namespace_); it != by_ns_.end()) {
     for (const auto& [key, st] : it->second) {
-      if (st->local && st->eligible && matches(p.pod_selector, st->pod->labels)) {
+      if (st->local && st->eligible && matches(p.pod_selector, st->labels)) {
         targets.push_back(st);
       }
     }

@@ -123,8 +123,9 @@ class Compiler {
  public:
   explicit Compiler(const ClusterView& view);
 
-  /// Re-reads the pod `key` (changed, added or erased) from the view.
-  void refresh_pod(std::string_view key);
+  /// Re-reads the pod `key` (changed, added or erased) from the view. Returns the state it
+  /// replaced (none for a new pod), with `pod` cleared: the pod may be gone from the view.
+  std::optional<PodState> refresh_pod(std::string_view key);
   /// Re-reads a namespace's labels (changed, added or erased).
   void refresh_namespace(std::string_view name);
   /// Recomputes every pod's locality and addresses (attachments changed).

@@ -87,8 +87,7 @@ nft::Rule rule(std::vector<nft::Stmt> stmts) {
 
 std::optional<Reconciler::Facts> Reconciler::facts_of(const PodState* st) {
   if (st == nullptr) return std::nullopt;
-  return Facts{st->pod_namespace, st->pod->labels, st->ips, st->pod->ports, st->local,
-               st->eligible};
+  return Facts{st->pod_namespace, st->labels, st->ips, st->ports, st->local, st->eligible};
 }
 
 void Reconciler::pods_changed(const std::vector<std::string>& keys) {
@@ -161,8 +160,6 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   families_[0] = compiler->family_active(Family::kV4);
   families_[1] = compiler->family_active(Family::kV6);
   outputs_ = std::move(outputs);
-  facts_.clear();
-  for (const auto& [key, pod] : view.pods) facts_.emplace(key, facts_of(compiler->state(key)));
   compiler_ = std::move(compiler);
   index_sets();
   dirty_pods_.clear();
@@ -252,17 +249,11 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     }
   }
   for (const auto& key : dirty_pods_) {
-    std::optional<Facts> old_facts;
-    if (auto it = facts_.find(key); it != facts_.end()) old_facts = it->second;
-    compiler_->refresh_pod(key);
+    auto old_state = compiler_->refresh_pod(key);
+    auto old_facts = facts_of(old_state ? &*old_state : nullptr);
     auto new_facts = facts_of(compiler_->state(key));
     if (old_facts == new_facts) continue;
     affected_by_pod(view, old_facts, new_facts, aff);
-    if (new_facts) {
-      facts_[key] = std::move(new_facts);
-    } else {
-      facts_.erase(key);
-    }
   }
   // A family appearing or disappearing on this node adds or removes rules: start over.
   if (compiler_->family_active(Family::kV4) != families_[0] ||

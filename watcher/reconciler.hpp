@@ -64,7 +64,8 @@ class Reconciler {
   nft::Ruleset applied() const;
 
  private:
-  /// What decides which policies a pod can affect. Labels and ports are the pod's own interned
+  /// What decides which policies a pod can affect, before and after a change (the compiler
+  /// hands back the state a refresh replaced). Labels and ports are the pod's own interned
   /// values (watcher/intern.hpp): a pointer copy, and equal means the same pointer.
   struct Facts {
     std::string ns;
@@ -75,7 +76,7 @@ class Reconciler {
     bool eligible = false;
     friend bool operator==(const Facts&, const Facts&) = default;
   };
-  std::optional<Facts> facts_of(const PodState* st);
+  static std::optional<Facts> facts_of(const PodState* st);
   /// What a pod change can affect: whole policies (it is, or was, one of their local targets),
   /// shared peer sets and named-port sets (it is, or was, one of their peers), and the
   /// dispatch of its namespace (it is local).
@@ -92,7 +93,6 @@ class Reconciler {
 
   std::unique_ptr<Compiler> compiler_;
   std::map<std::string, PolicyOutput, std::less<>> outputs_;
-  std::map<std::string, std::optional<Facts>, std::less<>> facts_;
   std::vector<nft::Set> dispatch_;
   std::map<std::string, nft::Chain, std::less<>> chains_;  // namespace chains only
   /// Every committed policy set by name (shared peer sets once).

@@ -20,6 +20,8 @@ PodState state_of(const ClusterView& view, const Pod& pod,
   PodState s;
   s.pod = &pod;
   s.pod_namespace = pod.namespace_;
+  s.labels = pod.labels;
+  s.ports = pod.ports;
   if (!attachments.empty()) {
     s.local = true;
     s.attached = true;

@@ -43,6 +43,10 @@ struct ClusterView {
 struct PodState {
   const Pod* pod = nullptr;
   std::string pod_namespace;  ///< a copy: the index must find it after the pod is gone
+  /// The pod's labels and ports (shared, not copied): a state taken out of the compiler still
+  /// says what the pod was after the view changed.
+  Shared<Labels> labels;
+  Shared<std::vector<ContainerPort>> ports;
   std::vector<IpAddr> ips;  ///< the attachment's when local, else the pod's status
   bool local = false;       ///< attached on this node (CNI report) or scheduled here
   bool attached = false;    ///< ips come from the CNI plugin's report (the truth on this node)
