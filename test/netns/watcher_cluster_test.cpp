@@ -538,6 +538,34 @@ BOOST_AUTO_TEST_CASE(network_policy_from_the_api_is_enforced_across_nodes) {
   BOOST_TEST(ask_tcp(client.path(), open.ip4, 80) == "open");
 }
 
+BOOST_AUTO_TEST_CASE(a_reused_address_loses_the_old_pods_access) {
+  Cluster c(2);
+  SimPod& web = c.add_pod(0, "web", "web");
+  SimPod& client = c.add_pod(1, "client", "client");
+  NameServer web80(web.path(), 80, "web");
+  c.api().put(web_policy({"client"}));
+  for (int f : {4, 6}) {
+    BOOST_TEST_REQUIRE(
+        eventually([&] { return ask_tcp(client.path(), web.ip(f), 80) == "web"; }, 5s),
+        "client -> web IPv" << f);
+  }
+  // node-b reuses client's addresses for a new pod while the API still shows the old one with
+  // them (terminating). The client's namespace keeps the addresses and stands in for the new
+  // pod: traffic from them is the new pod's now, and web's policy does not allow it.
+  json reused = pod_object("x", "reused", c.node(1).name, "other");
+  reused["status"] = client.object["status"];
+  c.api().put(reused);
+  for (int f : {4, 6}) {
+    BOOST_TEST(eventually([&] { return !reaches(client.path(), web.ip(f), 80); }, 5s),
+               "the reused IPv" << f << " address still has the old pod's access");
+  }
+  // The old pod's later updates (still listing the addresses) do not take them back.
+  client.object["metadata"]["labels"]["extra"] = "terminating";
+  c.api().put(client.object);
+  std::this_thread::sleep_for(500ms);
+  for (int f : {4, 6}) BOOST_TEST(!reaches(client.path(), web.ip(f), 80), "IPv" << f);
+}
+
 BOOST_AUTO_TEST_CASE(masquerade_only_for_traffic_leaving_the_cluster) {
   Cluster c(2);
   SimNode &a = c.node(0), &b = c.node(1);
