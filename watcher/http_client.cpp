@@ -617,6 +617,7 @@ void HttpClient::abandon() {
 
 void HttpClient::begin(HttpRequest request) {
   abandon();
+  // No Accept-Encoding: the API server then answers plain JSON, never gzip to undo.
   out_ = str("GET ", server_.path, request.target, " HTTP/1.1\r\nHost: ", server_.authority(),
              "\r\nUser-Agent: ", options_.user_agent, "\r\nAccept: application/json\r\n");
   if (!request.bearer.empty()) out_ += str("Authorization: Bearer ", request.bearer, "\r\n");
