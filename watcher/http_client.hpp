@@ -161,7 +161,9 @@ struct TlsConfig {
 /// An OpenSSL client context (SSL_CTX) built from a TlsConfig: TLS 1.2 or newer, the server's
 /// certificate verified against the CA unless insecure_skip_verify. Immutable once built and
 /// shared by the clients of an API source (OpenSSL makes connections from it thread-safely);
-/// a CA bundle is parsed once, not per worker.
+/// a CA bundle is parsed once, not per worker. Files are read when it is built: a client
+/// certificate file rotated later is used from the agent's next start (libcurl read it again
+/// for every new connection).
 class TlsContext {
  public:
   /// Loads libssl (Error(kNotAvailable) when it cannot, tls_loader.hpp). Throws
