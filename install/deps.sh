@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   build-essential cmake pkg-config
   libmnl-dev libnftnl-dev libyaml-dev nlohmann-json3-dev libtoml11-dev libboost-test-dev
-  libcurl4-openssl-dev libcurl4 libssl-dev openssl
+  libssl-dev libssl3 openssl
   iproute2 nftables conntrack procps util-linux
   containernetworking-plugins podman runc busybox-static
   hyperfine

@@ -1,9 +1,6 @@
 #include "watcher/api_source.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -19,7 +16,7 @@
 #include "core/fd.hpp"
 #include "core/log.hpp"
 #include "core/str.hpp"
-#include "watcher/curl_loader.hpp"
+#include "watcher/http_client.hpp"
 
 namespace knit::watcher {
 
@@ -30,8 +27,8 @@ namespace {
 
 constexpr size_t kMaxBody = 256u << 20;  // a list page or an error body
 constexpr size_t kMaxLine = 64u << 20;   // one watch event
-/// Extra time a watch request may take beyond its timeoutSeconds before libcurl gives up on a
-/// server that never ends it.
+/// Extra time a watch request may take beyond its timeoutSeconds before the client gives up on
+/// a server that never ends it.
 constexpr milliseconds kWatchGrace{30000};
 /// A watch that ends cleanly sooner than this, having sent nothing, counts as a failure (a
 /// server that closes at once must not make the worker spin).
@@ -265,7 +262,9 @@ struct ApiSource::Impl {
 
   ApiConfig config;
   ApiSourceOptions options;
-  const CurlApi& api;
+  Url url;                                        // config.server
+  std::shared_ptr<const TlsContext> tls_context;  // https: one for every worker
+  HttpOptions http;
   Fd efd;
 
   std::mutex queue_mu;
@@ -287,7 +286,7 @@ struct ApiSource::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
 };
 
-/// One kind's list-and-watch loop on its own thread and libcurl handles.
+/// One kind's list-and-watch loop on its own thread and HTTP connection.
 class ApiSource::Impl::Worker {
  public:
   Worker(Impl& src, Kind kind);
@@ -298,59 +297,40 @@ class ApiSource::Impl::Worker {
   void start() {
     thread_ = std::thread([this] { run(); });
   }
-  void wake() { api_.multi_wakeup(multi_); }
+  void wake() { client_.wake(); }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
 
  private:
   enum class WatchEnd { kTimeout, kGone, kFailed, kStopped };
-  struct Result {
-    CURLcode code = CURLE_OK;
-    long status = 0;
-  };
+  using Result = HttpResult;
 
   void run();
   bool list();
   WatchEnd watch();
-  /// GETs `url`: into body_ or, for a 200 stream, line by line into on_line(). Returns when the
-  /// transfer ends or stop() is called (code CURLE_ABORTED_BY_CALLBACK).
-  Result get(const std::string& url, milliseconds timeout, bool stream);
-  /// get() in two halves: begin() sends the request (as far as libcurl gets without waiting),
-  /// finish() waits for the response. In between the response arrives into the socket's
-  /// buffer while the worker does something else (list() decodes the previous page).
-  void begin(const std::string& url, milliseconds timeout, bool stream);
+  /// GETs `target` (path and query): into body_ or, for a 200 stream, line by line into
+  /// on_line(). Returns when the transfer ends or stop() is called (kStopped).
+  Result get(std::string target, milliseconds timeout, bool stream);
+  /// get() in two halves: begin() sends the request when a connection is up (without
+  /// waiting), finish() connects if needed and reads the response. In between the response
+  /// arrives into the socket's buffer while the worker does something else (list() decodes
+  /// the previous page).
+  void begin(std::string target, milliseconds timeout, bool stream);
   Result finish();
   /// Ends a begun transfer without waiting for it (nothing when none is in flight).
-  void abandon();
-  static size_t on_data(char* data, size_t size, size_t n, void* self);
-  size_t on_data(std::string_view data);
+  void abandon() { client_.abandon(); }
+  /// The body callback: false stops the transfer (kAborted).
+  bool on_data(std::string_view data);
   void on_line(std::string_view line, std::vector<ApiEvent>& out);
-  std::string escape(const std::string& s);
   std::string transfer_error(const Result& r) const;
   Counters& counters() { return src_.counters[static_cast<int>(kind_)]; }
   void count_error() { ++counters().errors; }
 
-  // One function per argument type that libcurl reads (long, pointer, callback): the
-  // variadic curl_easy_setopt must get exactly that type.
-  void set(CURLoption o, long v) { check(o, api_.easy_setopt(easy_, o, v)); }
-  void set(CURLoption o, const void* v) { check(o, api_.easy_setopt(easy_, o, v)); }
-  void set(CURLoption o, curl_write_callback v) { check(o, api_.easy_setopt(easy_, o, v)); }
-  void set(CURLoption o, curl_sockopt_callback v) { check(o, api_.easy_setopt(easy_, o, v)); }
-  static int on_socket(void* self, curl_socket_t fd, curlsocktype purpose);
-  void set_blob(CURLoption o, const std::string& pem) {
-    curl_blob blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
-    set(o, &blob);
-  }
-  void check(CURLoption o, CURLcode rc) const;
-
   Impl& src_;
-  const CurlApi& api_;
   Kind kind_;
   std::string_view what_;  // "pods"
-  CURL* easy_ = nullptr;
-  CURLM* multi_ = nullptr;
-  char errbuf_[CURL_ERROR_SIZE] = {};
+  HttpClient client_;
   Backoff backoff_;
   uint64_t rng_;
   std::thread thread_;
@@ -359,11 +339,10 @@ class ApiSource::Impl::Worker {
   bool listed_ = false;  // a first list has completed (Synced sent)
 
   // Per transfer.
-  curl_slist* headers_ = nullptr;
-  bool in_flight_ = false;  // begun and not yet finished
   bool stream_ = false;
   bool status_known_ = false;
-  long status_ = 0;
+  int status_ = 0;
+  bool too_big_ = false;  // a body over kMaxBody: aborted
   std::string body_;
   std::string line_;
   size_t scanned_ = 0;  // bytes of line_ known to hold no newline
@@ -374,101 +353,29 @@ class ApiSource::Impl::Worker {
 
 ApiSource::Impl::Worker::Worker(Impl& src, Kind kind)
     : src_(src),
-      api_(src.api),
       kind_(kind),
       what_(api_resource(kind)),
+      client_(src.url, src.tls_context, src.http),
       backoff_(src.options.backoff_min, src.options.backoff_max, random_seed()),
-      rng_(random_seed()) {
-  easy_ = api_.easy_init();
-  multi_ = api_.multi_init();
-  if (!easy_ || !multi_) fail(Code::kNotAvailable, "create libcurl handles: out of memory");
-  const ApiConfig& c = src_.config;
-  const ApiSourceOptions& o = src_.options;
-  set(CURLOPT_NOSIGNAL, 1L);
-  set(CURLOPT_ERRORBUFFER, errbuf_);
-  set(CURLOPT_WRITEFUNCTION, static_cast<curl_write_callback>(&Worker::on_data));
-  set(CURLOPT_WRITEDATA, static_cast<const void*>(this));
-  set(CURLOPT_USERAGENT, "knit-agent");
-  set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-  // A watch is mostly silent. If the path to the API server dies (its address moved, a node
-  // renumbered), nothing tells us: keepalive probes after 15 s of silence, every 5 s, give up
-  // after 3 (on_socket), so a dead watch is noticed within ~30 s instead of the kernel's
-  // default of 9 probes (2 min here), and TCP_USER_TIMEOUT bounds unacknowledged sends alike.
-  set(CURLOPT_TCP_KEEPALIVE, 1L);
-  set(CURLOPT_TCP_KEEPIDLE, 15L);
-  set(CURLOPT_TCP_KEEPINTVL, 5L);
-  set(CURLOPT_SOCKOPTFUNCTION, static_cast<curl_sockopt_callback>(&Worker::on_socket));
-  set(CURLOPT_ACCEPT_ENCODING, "");  // whatever this libcurl can decode (gzip for big lists)
-  if (!c.ca_pem.empty()) {
-    set_blob(CURLOPT_CAINFO_BLOB, c.ca_pem);
-  } else if (!c.ca_file.empty()) {
-    set(CURLOPT_CAINFO, c.ca_file.c_str());
-  }
-  if (c.insecure_skip_tls_verify) {
-    set(CURLOPT_SSL_VERIFYPEER, 0L);
-    set(CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  if (!c.cert_pem.empty()) {
-    set(CURLOPT_SSLCERTTYPE, "PEM");
-    set_blob(CURLOPT_SSLCERT_BLOB, c.cert_pem);
-  } else if (!c.cert_file.empty()) {
-    set(CURLOPT_SSLCERT, c.cert_file.c_str());
-  }
-  if (!c.key_pem.empty()) {
-    set(CURLOPT_SSLKEYTYPE, "PEM");
-    set_blob(CURLOPT_SSLKEY_BLOB, c.key_pem);
-  } else if (!c.key_file.empty()) {
-    set(CURLOPT_SSLKEY, c.key_file.c_str());
-  }
-}
-
-void ApiSource::Impl::Worker::check(CURLoption o, CURLcode rc) const {
-  if (rc != CURLE_OK) {
-    fail(Code::kNotAvailable, str("configure libcurl option ", static_cast<int>(o), " for ",
-                                  src_.config.server, ": ", api_.easy_strerror(rc)));
-  }
-}
+      rng_(random_seed()) {}
 
 ApiSource::Impl::Worker::~Worker() {
   join();
-  if (in_flight_) api_.multi_remove_handle(multi_, easy_);
-  if (easy_) api_.easy_cleanup(easy_);
-  if (headers_) api_.slist_free_all(headers_);
-  if (multi_) api_.multi_cleanup(multi_);
 }
 
-std::string ApiSource::Impl::Worker::escape(const std::string& s) {
-  char* e = api_.easy_escape(easy_, s.data(), static_cast<int>(s.size()));
-  if (!e) fail(Code::kInternal, "escape URL parameter: out of memory");
-  std::string out(e);
-  api_.free(e);
-  return out;
-}
-
-int ApiSource::Impl::Worker::on_socket(void*, curl_socket_t fd, curlsocktype purpose) {
-  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKOPT_OK;
-  int count = 3;
-  unsigned int user_timeout_ms = 30000;
-  // Best effort: a socket without them still works, only slower to notice a dead path.
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
-  return CURL_SOCKOPT_OK;
-}
-
-size_t ApiSource::Impl::Worker::on_data(char* data, size_t size, size_t n, void* self) {
-  return static_cast<Worker*>(self)->on_data(std::string_view(data, size * n));
-}
-
-size_t ApiSource::Impl::Worker::on_data(std::string_view data) {
+bool ApiSource::Impl::Worker::on_data(std::string_view data) {
   if (!status_known_) {
-    api_.easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status_);
+    status_ = client_.status();
     status_known_ = true;
     stream_ = stream_ && status_ == 200;
   }
   if (!stream_) {
-    if (body_.size() + data.size() > kMaxBody) return 0;
+    if (body_.size() + data.size() > kMaxBody) {
+      too_big_ = true;
+      return false;
+    }
     body_.append(data);
-    return data.size();
+    return true;
   }
   line_.append(data);
   std::vector<ApiEvent> events;
@@ -484,15 +391,15 @@ size_t ApiSource::Impl::Worker::on_data(std::string_view data) {
   line_.erase(0, start);
   scanned_ = line_.size();
   if (!events.empty()) src_.push(std::move(events));
-  if (gone_ || failed_) return 0;  // abort: the server ends the stream after an ERROR anyway
+  if (gone_ || failed_) return false;  // abort: the server ends the stream after an ERROR anyway
   if (line_.size() > kMaxLine) {
     log::warn(
         str("api: watch ", what_, ": an event longer than ", kMaxLine, " bytes; reconnecting"));
     count_error();
     failed_ = true;
-    return 0;
+    return false;
   }
-  return data.size();
+  return true;
 }
 
 void ApiSource::Impl::Worker::on_line(std::string_view line, std::vector<ApiEvent>& out) {
@@ -554,93 +461,44 @@ void ApiSource::Impl::Worker::on_line(std::string_view line, std::vector<ApiEven
   if (!a.ref.name.empty()) out.push_back(std::move(a));
 }
 
-ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::get(const std::string& url,
+ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::get(std::string target,
                                                              milliseconds timeout, bool stream) {
-  begin(url, timeout, stream);
+  begin(std::move(target), timeout, stream);
   return finish();
 }
 
-void ApiSource::Impl::Worker::begin(const std::string& url, milliseconds timeout, bool stream) {
-  abandon();  // one transfer at a time; also frees headers left by a begin() that threw
+void ApiSource::Impl::Worker::begin(std::string target, milliseconds timeout, bool stream) {
+  abandon();  // one transfer at a time
   stream_ = stream;
   status_known_ = false;
   status_ = 0;
+  too_big_ = false;
   body_.clear();
   line_.clear();
   scanned_ = 0;
   lines_ = 0;
   gone_ = failed_ = false;
-  errbuf_[0] = '\0';
-
-  headers_ = api_.slist_append(nullptr, "Accept: application/json");
-  if (std::string token = src_.bearer(); !token.empty() && headers_) {
-    auto h = api_.slist_append(headers_, str("Authorization: Bearer ", token).c_str());
-    if (h) headers_ = h;
-  }
-  set(CURLOPT_URL, url.c_str());
-  set(CURLOPT_HTTPHEADER, headers_);
-  set(CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  api_.multi_add_handle(multi_, easy_);
-  in_flight_ = true;
-  // On a kept-alive connection one call writes the request; on a new one it starts connecting
-  // and finish() does the rest.
-  int running = 0;
-  api_.multi_perform(multi_, &running);
+  client_.begin({std::move(target), src_.bearer(), timeout});
 }
 
 ApiSource::Impl::Worker::Result ApiSource::Impl::Worker::finish() {
-  Result r;
-  for (bool done = false; !done;) {
-    int running = 0;
-    if (CURLMcode mc = api_.multi_perform(multi_, &running); mc != CURLM_OK) {
-      log::warn(str("api: ", what_, ": libcurl: ", api_.multi_strerror(mc)));
-      r.code = CURLE_FAILED_INIT;
-      break;
-    }
-    int queued = 0;
-    while (CURLMsg* m = api_.multi_info_read(multi_, &queued)) {
-      if (m->msg == CURLMSG_DONE) {
-        r.code = m->data.result;
-        done = true;
-      }
-    }
-    if (done) break;
-    if (src_.stopping) {
-      r.code = CURLE_ABORTED_BY_CALLBACK;
-      break;
-    }
-    api_.multi_poll(multi_, nullptr, 0, 1000, nullptr);
-  }
-  abandon();
-  api_.easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &r.status);
+  Result r = client_.finish([this](std::string_view data) { return on_data(data); });
   if (r.status == 401) src_.token_rejected();
   return r;
 }
 
-void ApiSource::Impl::Worker::abandon() {
-  if (in_flight_) api_.multi_remove_handle(multi_, easy_);
-  in_flight_ = false;
-  if (headers_) {
-    set(CURLOPT_HTTPHEADER, static_cast<const void*>(nullptr));
-    api_.slist_free_all(headers_);
-    headers_ = nullptr;
-  }
-}
-
 std::string ApiSource::Impl::Worker::transfer_error(const Result& r) const {
-  if (r.code != CURLE_OK && r.code != CURLE_WRITE_ERROR) {
-    return errbuf_[0] ? std::string(errbuf_) : std::string(api_.easy_strerror(r.code));
-  }
+  if (r.end == HttpResult::End::kFailed) return r.error;
   if (r.status != 200) return str("HTTP ", r.status, ' ', describe_status_body(body_));
-  return api_.easy_strerror(r.code);
+  if (too_big_) return str("the response is larger than ", kMaxBody >> 20, " MiB");
+  return "interrupted";
 }
 
 bool ApiSource::Impl::Worker::list() {
   Decoded all;
   std::string cont, rv;
   size_t pages = 0;
-  const std::string base =
-      str(src_.config.server, api_path(kind_), "?limit=", src_.options.page_size);
+  const std::string base = str(api_path(kind_), "?limit=", src_.options.page_size);
   auto started = Clock::now();
   Clock::duration decoding{};
   size_t bytes = 0;
@@ -650,7 +508,7 @@ bool ApiSource::Impl::Worker::list() {
   for (;;) {
     Result r = finish();
     if (src_.stopping) return false;
-    if (r.code != CURLE_OK || r.status != 200) {
+    if (r.end != HttpResult::End::kComplete || r.status != 200) {
       count_error();
       log::warn(str("api: list ", what_, " from ", src_.config.server, ": ", transfer_error(r)));
       return false;
@@ -659,7 +517,7 @@ bool ApiSource::Impl::Worker::list() {
     bytes += body.size();
     cont = list_continue(body);
     if (!cont.empty()) {
-      begin(str(base, "&continue=", escape(cont)), src_.options.list_timeout, false);
+      begin(str(base, "&continue=", percent_encode(cont)), src_.options.list_timeout, false);
     }
     Decoded page;
     auto decode_start = Clock::now();
@@ -712,12 +570,11 @@ ApiSource::Impl::Worker::WatchEnd ApiSource::Impl::Worker::watch() {
   // timeoutSeconds in [t, 1.25 t], so that the watches of many agents do not end together.
   auto t = std::max<int64_t>(1, src_.options.watch_timeout.count());
   t += static_cast<int64_t>(next_random(rng_) % static_cast<uint64_t>(t / 4 + 1));
-  std::string url = str(src_.config.server, api_path(kind_),
-                        "?watch=true&allowWatchBookmarks=true&resourceVersion=", escape(rv_),
-                        "&timeoutSeconds=", t);
+  std::string target = str(api_path(kind_), "?watch=true&allowWatchBookmarks=true&resourceVersion=",
+                           percent_encode(rv_), "&timeoutSeconds=", t);
   auto started = Clock::now();
   std::string from = rv_;
-  Result r = get(url, std::chrono::seconds(t) + kWatchGrace, true);
+  Result r = get(std::move(target), std::chrono::seconds(t) + kWatchGrace, true);
   if (lines_ > 0) backoff_.reset();
   if (src_.stopping) return WatchEnd::kStopped;
   if (gone_) return WatchEnd::kGone;
@@ -727,7 +584,7 @@ ApiSource::Impl::Worker::WatchEnd ApiSource::Impl::Worker::watch() {
     return WatchEnd::kGone;
   }
   if (failed_) return WatchEnd::kFailed;  // logged and counted
-  if (r.code != CURLE_OK || r.status != 200) {
+  if (r.end != HttpResult::End::kComplete || r.status != 200) {
     count_error();
     log::warn(str("api: watch ", what_, " from ", src_.config.server, ": ", transfer_error(r),
                   lines_ ? str(" (after ", lines_, " event(s))") : std::string()));
@@ -787,7 +644,21 @@ void ApiSource::Impl::Worker::run() {
 }
 
 ApiSource::Impl::Impl(ApiConfig c, ApiSourceOptions o)
-    : config(std::move(c)), options(std::move(o)), api(curl()) {
+    : config(std::move(c)), options(std::move(o)), url(parse_url(config.server)) {
+  if (url.https) {
+    tls_context = std::make_shared<TlsContext>(
+        TlsConfig{config.ca_pem, config.ca_file, config.cert_pem, config.cert_file, config.key_pem,
+                  config.key_file, config.insecure_skip_tls_verify});
+  }
+  http.connect_timeout = options.connect_timeout;
+  // A watch is mostly silent. If the path to the API server dies (its address moved, a node
+  // renumbered), nothing tells us: keepalive probes after 15 s of silence, every 5 s, give up
+  // after 3, so a dead watch is noticed within ~30 s instead of the kernel's default of 9
+  // probes (2 min here), and TCP_USER_TIMEOUT bounds unacknowledged sends alike.
+  http.keepalive_idle = std::chrono::seconds(15);
+  http.keepalive_interval = std::chrono::seconds(5);
+  http.keepalive_count = 3;
+  http.user_timeout = milliseconds(30000);
   efd = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!efd) fail_errno(Code::kIo, "create eventfd for the API source", errno);
   token = config.token;
@@ -797,7 +668,8 @@ ApiSource::Impl::Impl(ApiConfig c, ApiSourceOptions o)
     workers.push_back(std::make_unique<Worker>(*this, k));
   }
   log::info(str("api: watching ", config.server, " (", config.origin,
-                config.origin.empty() ? "" : "; ", api.version, ')'));
+                config.origin.empty() ? "" : "; ", tls_context ? tls().version : "plain HTTP",
+                ')'));
   try {
     for (auto& w : workers) w->start();
   } catch (const std::system_error& e) {

@@ -5,9 +5,9 @@
 // from the list's resourceVersion with bookmarks, re-watching from the last resourceVersion seen
 // whenever a watch ends. A thread per kind keeps each loop a straight line of blocking calls
 // (list, watch, sleep) that is easy to read and to test; four threads are cheap, and a slow or
-// failing kind never delays another. Each worker drives its own libcurl handle through a
-// one-handle multi, only so that stop() can wake it (curl_multi_wakeup) at once, even in the
-// middle of an idle watch.
+// failing kind never delays another. Each worker has its own HTTP client and kept-alive
+// connection (http_client.hpp), which stop() wakes at once, even in the middle of an idle
+// watch.
 //
 // The agent's loop is single-threaded: workers hand it ApiEvents through one mutex-protected
 // queue and an eventfd that is readable while the queue may hold events. The source keeps no
@@ -31,7 +31,8 @@
 // watch, so the agent's view is the same whichever way it learnt of the object. A line that is
 // not a watch event is logged and skipped. Nothing stops a stream but the stream itself.
 //
-// libcurl is loaded at run time (curl_loader.hpp); constructing an ApiSource is what loads it.
+// For an https:// server, libssl is loaded at run time (tls_loader.hpp); constructing the
+// ApiSource is what loads it. A plain http:// source never does.
 #pragma once
 
 #include <chrono>
@@ -89,10 +90,12 @@ struct ApiSourceOptions {
 
 class ApiSource {
  public:
-  /// Loads libcurl and starts one worker per kind of `options.kinds`, which connect at once.
-  /// Throws Error(kNotAvailable) when libcurl cannot be loaded (curl_loader.hpp), Error(kIo)
-  /// when the eventfd or a thread cannot be created. Connection failures are not errors of the
-  /// constructor: workers retry with backoff and log each failure.
+  /// Starts one worker per kind of `options.kinds`, which connect at once. Throws
+  /// Error(kInvalidConfig) when the server URL, the CA, the client certificate or the key cannot
+  /// be used (http_client.hpp), Error(kNotAvailable) when an https:// server needs libssl and it
+  /// cannot be loaded (tls_loader.hpp), Error(kIo) when an eventfd or a thread cannot be
+  /// created. Connection failures, TLS handshakes and certificate checks included, are not
+  /// errors of the constructor: workers retry with backoff and log each failure.
   ApiSource(ApiConfig config, ApiSourceOptions options = {});
   /// stop()s.
   ~ApiSource();

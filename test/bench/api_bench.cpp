@@ -3,8 +3,9 @@
 // Not a test: it prints numbers and asserts nothing. Needs root.
 //   usage: api_bench KNIT_BINARY [runs=3]
 //   env:   API_BENCH_NAMESPACES (100), API_BENCH_PODS_PER_NS (100), API_BENCH_POLICIES_PER_NS
-//          (10), API_BENCH_NODES (100), API_BENCH_MANAGED_FIELDS (1), API_BENCH_MANIFESTS (1:
-//          also run the manifests source), API_BENCH_LOG_LEVEL (info), API_BENCH_KEEP_LOGS (keep
+//          (10), API_BENCH_NODES (100), API_BENCH_MANAGED_FIELDS (1), API_BENCH_TLS (1: HTTPS;
+//          0: plain HTTP), API_BENCH_MANIFESTS (1: also run the manifests source),
+//          API_BENCH_LOG_LEVEL (info), API_BENCH_KEEP_LOGS (keep
 //          each run's agent log under /tmp and print its path), API_BENCH_WRAP (words to run the
 //          agent under, e.g. "valgrind --tool=massif"), API_BENCH_STEADY_HOOK (a shell command
 //          run at the steady point, %PID% replaced by the agent's pid).
@@ -15,7 +16,9 @@
 // so that routes to the other nodes' podCIDRs install), the test API server
 // (test/apiserver) started as threads of this process inside it and loaded with the synthetic
 // cluster of synthetic.hpp (objects shaped as the API server returns them), a kubeconfig, then
-// `knit agent` exec'd inside the namespace. Measured:
+// `knit agent` exec'd inside the namespace. The server speaks HTTPS, and the kubeconfig gives
+// its CA and a bearer token, as an in-cluster agent has them: the agent loads libssl only for
+// an https:// server, so its RSS over plain HTTP would be less than a cluster's. Measured:
 //  - first sync: exec (vfork, so that this big process's page tables are not copied inside the
 //    measurement) to the "applied generation 1" log line (each stderr line is stamped when it
 //    arrives), confirmed by the control socket's status (synced, generation >= 1); the log
@@ -380,8 +383,31 @@ std::optional<conf::AgentReply> wait_synced(pid_t pid, const std::string& sock,
   return std::nullopt;
 }
 
+/// A CA and a certificate for the API server at 127.0.0.1, made once per bench (openssl CLI).
+struct ServerTls {
+  std::string dir;  // empty: plain HTTP
+  std::string ca() const { return dir + "/ca.crt"; }
+};
+
+ServerTls make_server_tls(const std::string& dir) {
+  ServerTls t;
+  t.dir = dir;
+  int rc = sh("cd " + t.dir +
+              " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+              "-days 1 -subj /CN=bench-ca -keyout ca.key -out ca.crt 2>/dev/null && "
+              "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+              "-subj /CN=kube-apiserver -keyout server.key -out server.csr 2>/dev/null && "
+              "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+              "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+              "-days 1 -extfile san.ext -out server.crt 2>/dev/null");
+  if (rc != 0) throw std::runtime_error("cannot make the API server's certificate (openssl)");
+  return t;
+}
+
+constexpr const char* kBenchToken = "api-bench-token";
+
 Run run_agent(const std::string& knit, const Cluster& c, bool api, int index,
-              const std::string& log_level, bool keep_logs) {
+              const std::string& log_level, bool keep_logs, const ServerTls& tls) {
   Run run;
   Ns ns(api ? "api" : "man");
   TempDir tmp("/tmp/knit-ab-" + std::to_string(getpid()) + "-" + std::to_string(index) +
@@ -395,19 +421,28 @@ Run run_agent(const std::string& knit, const Cluster& c, bool api, int index,
   if (api) {
     {
       NetnsGuard in(Netns::open(ns.path()));
-      server = std::make_unique<test::ApiServer>();
+      test::ApiServer::Options so;
+      if (!tls.dir.empty()) {
+        so.cert_file = tls.dir + "/server.crt";
+        so.key_file = tls.dir + "/server.key";
+        so.token = kBenchToken;
+      }
+      server = std::make_unique<test::ApiServer>(so);
     }
     for (const auto& o : c.namespaces) server->put(o);
     for (const auto& o : c.nodes) server->put(o);
     for (const auto& o : c.policies) server->put(o);
     for (const auto& o : c.pods) server->put(o);
+    std::string ca = tls.dir.empty() ? "" : ", certificate-authority: " + tls.ca();
+    std::string user = tls.dir.empty() ? "{}" : std::string("{token: ") + kBenchToken + "}";
     std::ofstream(dir + "/kubeconfig")
         << "apiVersion: v1\nkind: Config\ncurrent-context: bench\n"
            "clusters: [{name: bench, cluster: {server: \""
-        << server->url()
-        << "\"}}]\n"
+        << server->url() << "\"" << ca
+        << "}}]\n"
            "contexts: [{name: bench, context: {cluster: bench, user: agent}}]\n"
-           "users: [{name: agent, user: {}}]\n";
+           "users: [{name: agent, user: "
+        << user << "}]\n";
     args.insert(args.begin() + 1, {"--kubeconfig", dir + "/kubeconfig"});
   } else {
     // As `kubectl get -o json` prints them: one List (Nodes are not read from manifests).
@@ -623,6 +658,7 @@ int main(int argc, char** argv) try {
   s.nodes = env_u32("API_BENCH_NODES", 100);
   s.managed_fields = env_u32("API_BENCH_MANAGED_FIELDS", 1) != 0;
   bool manifests = env_u32("API_BENCH_MANIFESTS", 1) != 0;
+  bool use_tls = env_u32("API_BENCH_TLS", 1) != 0;
   bool keep_logs = env_u32("API_BENCH_KEEP_LOGS", 0) != 0;
   std::string level =
       std::getenv("API_BENCH_LOG_LEVEL") ? std::getenv("API_BENCH_LOG_LEVEL") : "info";
@@ -651,15 +687,25 @@ int main(int argc, char** argv) try {
               kGoalRssMiB);
   std::fflush(stdout);
 
+  std::optional<TempDir> tls_dir;  // removed at exit, interrupted or not
+  ServerTls tls;
+  if (use_tls) {
+    tls_dir.emplace("/tmp/knit-ab-" + std::to_string(getpid()) + "-tls");
+    tls = make_server_tls(tls_dir->path);
+  }
   std::vector<Run> api_runs;
-  for (int r = 0; r < runs; ++r) api_runs.push_back(run_agent(knit, c, true, r, level, keep_logs));
-  report("knit agent on the Kubernetes API (test API server, plain HTTP, page size 500)", api_runs,
-         true);
+  for (int r = 0; r < runs; ++r) {
+    api_runs.push_back(run_agent(knit, c, true, r, level, keep_logs, tls));
+  }
+  report(use_tls ? "knit agent on the Kubernetes API (test API server, HTTPS with a CA and a "
+                   "bearer token, page size 500)"
+                 : "knit agent on the Kubernetes API (test API server, plain HTTP, page size 500)",
+         api_runs, true);
   std::fflush(stdout);
   if (manifests) {
     std::vector<Run> man_runs;
     for (int r = 0; r < runs; ++r) {
-      man_runs.push_back(run_agent(knit, c, false, r, level, keep_logs));
+      man_runs.push_back(run_agent(knit, c, false, r, level, keep_logs, ServerTls{}));
     }
     report("the same cluster from --manifests (one JSON List; no Nodes)", man_runs, false);
   }

@@ -1,5 +1,5 @@
 // The API source's pure pieces: list continue tokens, backoff, collection paths; and that
-// libcurl loads at run time.
+// libssl loads at run time.
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "watcher/api_source.hpp"
-#include "watcher/curl_loader.hpp"
+#include "watcher/tls_loader.hpp"
 
 using namespace knit::watcher;
 using std::chrono::milliseconds;
@@ -84,9 +84,11 @@ BOOST_AUTO_TEST_CASE(collection_paths) {
   BOOST_TEST(api_resource(Kind::kOther).empty());
 }
 
-BOOST_AUTO_TEST_CASE(libcurl_loads_at_run_time) {
-  // libcurl4 is a dependency of the agent (install/deps.sh); the test fails when it is missing.
-  const CurlApi& api = curl();
-  BOOST_TEST(std::string(api.version).find("libcurl/") == 0u, api.version);
-  BOOST_TEST(&curl() == &api);  // loaded once
+BOOST_AUTO_TEST_CASE(libssl_loads_at_run_time) {
+  // libssl3 is a dependency of the agent (install/deps.sh); the test fails when it is missing.
+  const TlsApi& api = tls();
+  BOOST_TEST(std::string(api.version).find("OpenSSL 3.") == 0u, api.version);
+  BOOST_TEST(&tls() == &api);  // loaded once
+  BOOST_TEST(api.SSL_CTX_new != nullptr);
+  BOOST_TEST(api.PEM_read_bio_X509 != nullptr);  // libcrypto's, found through libssl's handle
 }
