@@ -40,6 +40,10 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 std::string_view trim(std::string_view s);
 /// Parses a whole decimal unsigned number; nullopt-like false on any junk.
 bool parse_uint(std::string_view s, uint64_t& out);
+/// `c` in lower case (ASCII letters only; HTTP header names, protocol names).
+inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+/// Equal but for the case of ASCII letters.
+bool iequals(std::string_view a, std::string_view b);
 /// Lower-case hex of `n` bytes.
 std::string hex(const void* data, size_t n);
 

@@ -17,6 +17,7 @@
 #include "nft/plan.hpp"
 #include "nft/render.hpp"
 #include "traffic.hpp"
+#include "test/files.hpp"
 
 using namespace knit::test;
 using nlohmann::json;
@@ -54,13 +55,6 @@ std::string mapping(int host_port, const std::string& proto, const std::string& 
 }
 
 constexpr int kPort = 54323;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 #include "traffic.hpp"
 #include "watcher/compile.hpp"
 #include "watcher/manifests.hpp"
+#include "test/files.hpp"
 
 using namespace knit;
 using namespace knit::test;
@@ -28,13 +29,6 @@ using namespace std::chrono_literals;
 namespace {
 
 auto needs_netns() { return boost::unit_test::precondition(NeedsNetns()); }
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 /// A node with a running agent watching a manifests directory.
 struct AgentNode : Node {

@@ -22,6 +22,7 @@
 #include "test/apiserver/apiserver.hpp"
 #include "watcher/api_source.hpp"
 #include "watcher/kubeconfig.hpp"
+#include "test/files.hpp"
 
 using namespace knit;
 using namespace knit::test;
@@ -47,13 +48,6 @@ struct InNetns {
     guard = std::make_unique<NetnsGuard>(Netns::open(ns.path()));
   }
 };
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 void spit(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;

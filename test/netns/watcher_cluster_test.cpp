@@ -41,6 +41,7 @@
 #include "harness.hpp"
 #include "test/apiserver/apiserver.hpp"
 #include "traffic.hpp"
+#include "test/files.hpp"
 
 using namespace knit;
 using namespace knit::test;
@@ -54,13 +55,6 @@ auto needs_netns() {
 }
 
 constexpr int kApiPort = 6443;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;

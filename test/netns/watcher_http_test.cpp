@@ -28,6 +28,7 @@
 #include "fixture.hpp"
 #include "test/apiserver/apiserver.hpp"
 #include "watcher/http_client.hpp"
+#include "test/files.hpp"
 
 using namespace knit;
 using namespace knit::test;
@@ -206,13 +207,6 @@ std::string url_of(uint16_t port, const char* host = "127.0.0.1", const char* sc
 
 int64_t ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace

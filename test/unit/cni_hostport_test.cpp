@@ -11,6 +11,9 @@
 #include "nft/plan.hpp"
 #include "nft/render.hpp"
 #include "test/print.hpp"
+#include "test/files.hpp"
+
+using knit::test::slurp;
 
 using namespace knit;
 namespace hp = knit::cni::hostport;
@@ -33,13 +36,6 @@ ipam::Attachment attachment(const std::string& cid, std::vector<IpAddr> ips,
 
 PortMapping pm(uint16_t host, Protocol p, const char* host_ip = nullptr, uint16_t cport = 8080) {
   return {host, cport, p, host_ip ? IpAddr::parse(host_ip) : std::nullopt};
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 /// The HostPort conformance scenario as the netns test runs it (network knit-test, IPAM's first

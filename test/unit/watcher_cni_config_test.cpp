@@ -13,6 +13,9 @@
 #include "core/fs.hpp"
 #include "test/print.hpp"
 #include "watcher/cni_config.hpp"
+#include "test/files.hpp"
+
+using knit::test::slurp;
 
 using namespace knit;
 using namespace knit::watcher;
@@ -20,13 +23,6 @@ using namespace knit::watcher;
 namespace {
 
 Prefix pfx(const char* s) { return *Prefix::parse(s); }
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 Node dual_stack() {
   Node n;

@@ -12,6 +12,9 @@
 #include "nft/render.hpp"
 #include "watcher/compile.hpp"
 #include "watcher/manifests.hpp"
+#include "test/files.hpp"
+
+using knit::test::slurp;
 
 using namespace knit;
 using namespace knit::watcher;
@@ -20,13 +23,6 @@ namespace {
 
 const char* kCases[] = {"deny-and-allow-all", "selectors-and-or", "ipblock-except",
                         "named-ports",        "egress",           "dual-stack"};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 ClusterView view_of(const std::string& case_name) {
   auto m = load_manifests(std::string(KNIT_TEST_DATA) + "/policy/" + case_name);

@@ -12,6 +12,9 @@
 
 #include "core/error.hpp"
 #include "watcher/http_client.hpp"
+#include "test/files.hpp"
+
+using knit::test::slurp;
 
 using namespace knit::watcher;
 using knit::Code;
@@ -398,13 +401,6 @@ namespace {
 
 std::string tls_file(const char* name) {
   return std::string(KNIT_TEST_DATA) + "/tls/" + name;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 /// The message of the Error(kInvalidConfig) that building `c` throws, or "" when it builds.

@@ -8,6 +8,9 @@
 #include "nft/render.hpp"
 #include "test/print.hpp"
 #include "watcher/nat.hpp"
+#include "test/files.hpp"
+
+using knit::test::slurp;
 
 using namespace knit;
 using namespace knit::watcher;
@@ -21,13 +24,6 @@ Node node(const char* name, std::vector<Prefix> cidrs) {
   n.name = name;
   n.pod_cidrs = std::move(cidrs);
   return n;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 const std::vector<Node> kNodes = {
