@@ -57,6 +57,8 @@ constexpr milliseconds kRetryMax{5000};
 constexpr size_t kMaxRequest = 64 * 1024;
 /// A scrape reads the nftables counters (one dump) at most this often.
 constexpr milliseconds kCountersMinInterval{1000};
+/// Quiet time after an incremental commit before freed memory is handed back (malloc_trim).
+constexpr milliseconds kTrimQuiet{2000};
 
 /// A client connection of the control socket.
 struct Conn {
@@ -131,6 +133,8 @@ class Agent {
   std::string applied_digest_;
   std::string last_error_;
   std::optional<Clock::time_point> reload_at_, reconcile_at_, nodes_at_, resync_at_;
+  /// When to hand freed memory back to the kernel: once things have been quiet for a while.
+  std::optional<Clock::time_point> trim_at_;
   std::optional<Clock::time_point> counters_read_;
   milliseconds retry_ = kRetryMin;
   milliseconds nodes_retry_ = kRetryMin;
@@ -515,8 +519,15 @@ void Agent::reconcile() {
     bool full = !rec_.synced();
     size_t changes = full ? rec_.full_sync(nft_, view_) : rec_.sync(nft_, view_);
     // A full sync and a manifests reload build large transient structures (the whole table,
-    // the JSON documents); hand that memory back rather than keep the peak resident.
-    if (full) malloc_trim(0);
+    // the JSON documents); hand that memory back rather than keep the peak resident. Bursts of
+    // events leave freed memory behind too (decoded events, diffs): it goes back once the
+    // agent has been quiet for kTrimQuiet, not after every commit (a trim walks the heap).
+    if (full) {
+      malloc_trim(0);
+      trim_at_.reset();
+    } else {
+      trim_at_ = Clock::now() + kTrimQuiet;
+    }
     ++generation_;
     dirty_ = false;
     applied_digest_ = digest;
@@ -781,6 +792,7 @@ int Agent::next_timeout_ms() const {
   consider(reconcile_at_);
   consider(nodes_at_);
   consider(resync_at_);
+  consider(trim_at_);
   for (const auto& w : waiters_) consider(w.deadline);
   if (dirty_ && synced_ && !reconcile_at_) return 0;
   if (!next) return -1;
@@ -836,6 +848,10 @@ int Agent::run() {
       if (synced_) dirty_ = true;
     }
     if (nodes_at_ && now >= *nodes_at_) apply_nodes();
+    if (trim_at_ && now >= *trim_at_) {
+      trim_at_.reset();
+      malloc_trim(0);
+    }
     if (resync_at_ && now >= *resync_at_) {
       // Start over from what the kernel holds (someone may have changed knit's table or routes).
       resync_at_ = now + cfg_.resync_interval;

@@ -3,7 +3,8 @@
 // Not a test: it prints numbers and asserts nothing. Needs root.
 //   usage: api_bench KNIT_BINARY [runs=3]
 //   env:   API_BENCH_NAMESPACES (100), API_BENCH_PODS_PER_NS (100), API_BENCH_POLICIES_PER_NS
-//          (10), API_BENCH_NODES (100), API_BENCH_MANAGED_FIELDS (1), API_BENCH_TLS (1: HTTPS;
+//          (10), API_BENCH_NODES (100), API_BENCH_BURST (100: pod updates after the sync),
+//          API_BENCH_MANAGED_FIELDS (1), API_BENCH_TLS (1: HTTPS;
 //          0: plain HTTP), API_BENCH_MANIFESTS (1: also run the manifests source),
 //          API_BENCH_LOG_LEVEL (info), API_BENCH_KEEP_LOGS (keep
 //          each run's agent log under /tmp and print its path), API_BENCH_WRAP (words to run the
@@ -26,7 +27,8 @@
 //    took, all lists consumed by the agent's loop, the reconcile's own duration);
 //  - /healthz on the metrics address answering 200 once synced;
 //  - RSS (VmRSS) and peak (VmHWM) right after the sync, ~3 s later, and after a burst of 100
-//    pod label updates through the watches (settled: no new generation for 500 ms);
+//    (API_BENCH_BURST) pod label updates through the watches (settled: no new generation for
+//    500 ms);
 //  - the committed table: `nft -j list table inet knit` inside the namespace.
 // Then the same cluster as a manifests directory (one JSON List), for comparison.
 #include <arpa/inet.h>
@@ -52,6 +54,7 @@
 #include <vector>
 
 #include "conf/agent_proto.hpp"
+#include "core/str.hpp"
 #include "core/netns.hpp"
 #include "core/unix_socket.hpp"
 #include "test/apiserver/apiserver.hpp"
@@ -513,11 +516,13 @@ Run run_agent(const std::string& knit, const Cluster& c, bool api, int index,
     run.table = table_counts(ns);
 
     if (api) {
-      // A burst of 100 pod updates: a label change each, spread over namespaces and nodes.
+      // A burst of pod updates (100, or API_BENCH_BURST): a label change each, spread over
+      // namespaces and nodes.
+      const uint32_t burst = env_u32("API_BENCH_BURST", 100);
       auto before = agent_status(sock);
       uint64_t gen0 = before ? before->generation : 0;
       auto b0 = Clock::now();
-      for (uint32_t n = 0; n < 100; ++n) {
+      for (uint32_t n = 0; n < burst; ++n) {
         uint32_t i = n % c.shape.namespaces;
         uint32_t j = (n * 37 + n / c.shape.namespaces) % c.shape.pods_per_namespace;
         json pod = c.pods[i * c.shape.pods_per_namespace + j];
@@ -545,7 +550,7 @@ Run run_agent(const std::string& knit, const Cluster& c, bool api, int index,
       }
       run.burst_commits = seen - gen0;
       if (last_commit >= 0) run.burst_ms = last_commit;
-      nap(1s);
+      nap(3s);  // steady again, like the +3 s point after the sync
       run.after_burst = mem(pid);
     }
   }
@@ -576,8 +581,9 @@ void report(const char* what, const std::vector<Run>& runs, bool api) {
         "first "
         "seen synced on the control socket\n");
   }
-  std::printf("  RSS (MiB): at sync, +3 s%s; peak = VmHWM\n",
-              api ? ", after a burst of 100 pod updates" : "");
+  std::string burst =
+      api ? str(", after a burst of ", env_u32("API_BENCH_BURST", 100), " pod updates") : "";
+  std::printf("  RSS (MiB): at sync, +3 s%s; peak = VmHWM\n", burst.c_str());
   for (size_t r = 0; r < runs.size(); ++r) {
     const Run& x = runs[r];
     if (!x.synced) {
