@@ -54,23 +54,10 @@ void split_difference(const std::vector<T>& a, const std::vector<T>& b, std::vec
   only_b.insert(only_b.end(), j, b.end());
 }
 
-/// `s` without its elements (a peer set of every pod is 10k of them: not copied to be cleared).
-PolicySet without_elements(const PolicySet& s) {
-  PolicySet e;
-  e.name = s.name;
-  e.family = s.family;
-  e.kind = s.kind;
-  e.origin = s.origin;
-  e.egress = s.egress;
-  e.rule = s.rule;
-  e.interval = s.interval;
-  return e;
-}
-
 /// The elements only in `a` and only in `b` (both sorted, as the compiler makes them), as two
 /// sets of the same name and type.
 std::pair<PolicySet, PolicySet> element_difference(const PolicySet& a, const PolicySet& b) {
-  PolicySet gone = without_elements(a), added = without_elements(b);
+  PolicySet gone = a.without_elements(), added = b.without_elements();
   split_difference(a.addrs, b.addrs, gone.addrs, added.addrs);
   split_difference(a.tuples, b.tuples, gone.tuples, added.tuples);
   split_difference(a.ports, b.ports, gone.ports, added.ports);
