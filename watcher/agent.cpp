@@ -608,6 +608,13 @@ void Agent::read_policy_counters() {
         p.ns = n.substr(0, slash);
         p.policy = n.substr(slash + 1);
         p.verdict = "allow";
+        // A name too long for the kernel was cut and hashed ('~' is never in a policy name).
+        if (p.policy.find('~') != std::string::npos) {
+          for (auto it = view_.policies.lower_bound(str(p.ns, '/'));
+               it != view_.policies.end() && it->second.namespace_ == p.ns; ++it) {
+            if (allow_counter(p.ns, it->second.name) == name) p.policy = it->second.name;
+          }
+        }
       } else if (n.substr(0, 5) == "drop/") {
         p.ns = n.substr(5);
         p.verdict = "drop";

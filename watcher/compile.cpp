@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "core/sha256.hpp"
 #include "core/str.hpp"
 #include "watcher/conntrack.hpp"
 #include "watcher/intervals.hpp"
@@ -29,6 +30,7 @@ constexpr Fam kFams[] = {
 };
 
 constexpr size_t kMaxNameBase = 200;    // nft names are at most 255 bytes
+constexpr size_t kMaxObjectName = 255;  // NFT_OBJ_MAXNAMELEN less the NUL
 constexpr size_t kMaxComment = 120;
 /// Pod refreshes remembered for bringing peer sets up to date; past that, sets are recomputed.
 constexpr size_t kMaxJournal = size_t{1} << 16;
@@ -126,10 +128,11 @@ nft::Lookup lookup(std::vector<Sel> key, std::string set) {
   return nft::Lookup{std::move(key), std::move(set), false};
 }
 
+/// `c` cut to what the kernel keeps of a comment, so that the read-back equals the model.
+std::string fit_comment(std::string_view c) { return std::string(c.substr(0, kMaxComment)); }
+
 std::string comment(const NetworkPolicy& p, const char* dir, size_t k) {
-  std::string c = str(p.namespace_, '/', p.name, ' ', dir, '[', k, ']');
-  if (c.size() > kMaxComment) c.resize(kMaxComment);
-  return c;
+  return fit_comment(str(p.namespace_, '/', p.name, ' ', dir, '[', k, ']'));
 }
 
 void add_ips(std::vector<AddrRange>& out, const std::vector<IpAddr>& ips, Family f) {
@@ -188,18 +191,29 @@ nft::Set to_nft(const PolicySet& ps) {
   return s;
 }
 
-std::string ingress_chain(std::string_view ns) { return str("ingress/", ns); }
-std::string egress_chain(std::string_view ns) { return str("egress/", ns); }
+
+std::string name_hash(std::string_view text) {
+  auto d = sha256(text);
+  return hex(d.data(), 16);
+}
+
+namespace {
+/// `text` itself when it fits in `max` bytes, else its first bytes, '~' and name_hash(text).
+std::string fit_name(std::string text, size_t max) {
+  if (text.size() <= max) return text;
+  auto h = name_hash(text);
+  text.resize(max - h.size() - 1);
+  return str(text, '~', h);
+}
+}  // namespace
+
+std::string ingress_chain(std::string_view ns) {
+  return fit_name(str("ingress/", ns), kMaxObjectName);
+}
+std::string egress_chain(std::string_view ns) { return fit_name(str("egress/", ns), kMaxObjectName); }
 
 std::string policy_set_base(std::string_view ns, std::string_view name) {
-  std::string base = str(ns, '/', name);
-  if (base.size() <= kMaxNameBase) return base;
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : base) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return str(base.substr(0, kMaxNameBase - 17), '~', hex(&h, 8));
+  return fit_name(str(ns, '/', name), kMaxNameBase);
 }
 
 // ---- Compiler: indexes -------------------------------------------------------------------------
@@ -320,14 +334,9 @@ std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const Polic
 }
 
 namespace {
-/// "<kind>/<64-bit FNV-1a of key>/<4|6>": the name of a set shared by content.
+/// "<kind>/<name_hash of key>/<4|6>": the name of a set shared by content.
 std::string shared_set_name(std::string_view kind, std::string_view key, Family f) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return str(kind, "/", hex(&h, 8), f == Family::kV4 ? "/4" : "/6");
+  return str(kind, "/", name_hash(key), f == Family::kV4 ? "/4" : "/6");
 }
 
 std::string peer_set_name_of(const std::string& key, Family f) {
@@ -669,12 +678,12 @@ std::vector<nft::Set> Compiler::dispatch() const {
       int f = ip.is_v4() ? 0 : 1;
       if (in) {
         auto e = nft::element({ip}, nft::jump(ingress_chain(pod.namespace_)));
-        e.comment = key;
+        e.comment = fit_comment(key);
         claim(disp[0][f], ip, Claim{st->attached, key, std::move(e)});
       }
       if (eg) {
         auto e = nft::element({ip}, nft::jump(egress_chain(pod.namespace_)));
-        e.comment = key;
+        e.comment = fit_comment(key);
         claim(disp[1][f], ip, Claim{st->attached, key, std::move(e)});
       }
     }
@@ -773,10 +782,10 @@ nft::Ruleset Compiler::assemble(
 }
 
 std::string allow_counter(std::string_view ns, std::string_view policy) {
-  return str("allow/", ns, '/', policy);
+  return fit_name(str("allow/", ns, '/', policy), kMaxObjectName);
 }
 
-std::string drop_counter(std::string_view ns) { return str("drop/", ns); }
+std::string drop_counter(std::string_view ns) { return fit_name(str("drop/", ns), kMaxObjectName); }
 
 nft::Ruleset compile(const ClusterView& view) {
   Compiler c(view);

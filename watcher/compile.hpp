@@ -199,6 +199,12 @@ nft::Ruleset compile(const ClusterView& view);
 /// The name of the shared peer set of `rule` (of policy `p`) in family `f`.
 std::string peer_set_name(const NetworkPolicy& p, const PolicyRule& rule, Family f);
 
+/// 32 hex digits of the SHA-256 of `text`: names derived from what users write (a set shared by
+/// content is named by its content's hash). 128 bits: neither a chance collision nor one
+/// crafted by someone who may write policies (two policies' sets under one name would hand one
+/// policy's rule the other's elements) is within reach; FNV, used before, is easy to collide.
+std::string name_hash(std::string_view text);
+
 /// Base name of a policy's sets ("<ns>/<name>", shortened with a hash when very long).
 std::string policy_set_base(std::string_view ns, std::string_view name);
 /// Names of the namespace chains.
@@ -208,6 +214,8 @@ std::string egress_chain(std::string_view ns);
 /// Named counters (for /metrics): packets a policy's rules allowed, "allow/<ns>/<policy>" (its
 /// ingress and egress rules together), and packets dropped in a namespace's chains because no
 /// policy allowed them, "drop/<ns>" (a drop is the verdict of no policy in particular).
+/// Names past the kernel's 255 bytes (a policy name may have 253) are cut and end in
+/// '~' and a name_hash of the whole.
 std::string allow_counter(std::string_view ns, std::string_view policy);
 std::string drop_counter(std::string_view ns);
 

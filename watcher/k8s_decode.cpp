@@ -712,6 +712,25 @@ struct Meta {
   Labels labels;
 };
 
+/// The API server's name rules (apimachinery validation): a DNS-1123 label (namespaces, at most
+/// 63) or subdomain (pods, policies, nodes, at most 253): lower-case letters, digits, '-', and
+/// '.' between labels. The API never serves anything else; manifests might, and knit builds
+/// "ns/name" keys and nftables names from these, so a '/' or 300 bytes must not get through.
+std::optional<std::string> bad_name(std::string_view n, bool subdomain) {
+  size_t max = subdomain ? 253 : 63;
+  if (n.size() > max) return str("longer than ", max, " characters");
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    bool edge = i == 0 || i + 1 == n.size() || (subdomain && (n[i - 1] == '.' || n[i + 1] == '.'));
+    if (alnum(c) || (!edge && (c == '-' || (subdomain && c == '.')))) continue;
+    return str("not a DNS-1123 ", subdomain ? "subdomain" : "label",
+               " (lower-case letters, digits and '-'", subdomain ? ", '.' between labels" : "",
+               "; a letter or digit at each end)");
+  }
+  return std::nullopt;
+}
+
 Meta decode_meta(const json& obj, const KindInfo& k, std::string_view default_ns) {
   Path root;
   auto mp = root / "metadata";
@@ -723,9 +742,11 @@ Meta decode_meta(const json& obj, const KindInfo& k, std::string_view default_ns
   if (!name) bad(mp / "name", "missing");
   meta.name = as_string(*name, mp / "name");
   if (meta.name.empty()) bad(mp / "name", "empty");
+  if (auto why = bad_name(meta.name, k.kind != Kind::kNamespace)) bad(mp / "name", *why);
   if (k.namespaced) {
     meta.namespace_ = opt_string(*m, "namespace", mp);
     if (meta.namespace_.empty()) meta.namespace_ = default_ns;
+    if (auto why = bad_name(meta.namespace_, false)) bad(mp / "namespace", *why);
   }
   meta.uid = opt_string(*m, "uid", mp);
   meta.resource_version = opt_string(*m, "resourceVersion", mp);

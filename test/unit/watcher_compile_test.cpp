@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "nft/render.hpp"
@@ -22,7 +23,8 @@ using namespace knit::watcher;
 namespace {
 
 const char* kCases[] = {"deny-and-allow-all", "selectors-and-or", "ipblock-except",
-                        "named-ports",        "egress",           "dual-stack"};
+                        "named-ports",        "egress",           "dual-stack",
+                        "long-names"};
 
 ClusterView view_of(const std::string& case_name) {
   auto m = load_manifests(std::string(KNIT_TEST_DATA) + "/policy/" + case_name);
@@ -44,6 +46,52 @@ BOOST_DATA_TEST_CASE(golden, boost::unit_test::data::make(kCases), case_name) {
   std::string golden = std::string(KNIT_TEST_DATA) + "/golden/policy-" + case_name + ".nft";
   if (std::getenv("KNIT_UPDATE_GOLDEN")) std::ofstream(golden) << text;
   BOOST_TEST(text == slurp(golden));
+}
+
+BOOST_AUTO_TEST_CASE(names_at_the_apis_limits_fit_the_kernel_and_stay_apart) {
+  // Two 253-character policy names in a 63-character namespace, differing in the last
+  // character: "allow/<ns>/<policy>" is 323 bytes, the kernel takes 255 and refuses the whole
+  // batch otherwise (every later change with it).
+  auto rs = compile(view_of("long-names"));
+  std::set<std::string> counters, sets;
+  for (const auto& c : rs.counters) {
+    BOOST_TEST(c.name.size() <= 255u, c.name);
+    counters.insert(c.name);
+  }
+  for (const auto& s : rs.sets) {
+    BOOST_TEST(s.name.size() <= 255u, s.name);
+    sets.insert(s.name);
+  }
+  for (const auto& c : rs.chains) BOOST_TEST(c.name.size() <= 255u, c.name);
+  // Comments (the kernel keeps 127 bytes): a longer one in the model never equals the read-back.
+  for (const auto& s : rs.sets)
+    for (const auto& e : s.elements) BOOST_TEST(e.comment.size() <= 127u, e.comment);
+  for (const auto& c : rs.chains)
+    for (const auto& r : c.rules) BOOST_TEST(r.comment.size() <= 127u, r.comment);
+  BOOST_TEST(counters.size() == rs.counters.size());
+  BOOST_TEST(sets.size() == rs.sets.size());
+  BOOST_TEST(counters.size() == 3u);  // two policies' allow counters and the namespace's drop
+  std::string ns = "n" + std::string(58, 'n') + "-end";
+  std::string stem = std::string(62, 'p') + "." + std::string(62, 'p') + "." +
+                     std::string(62, 'p') + "." + std::string(62, 'p');
+  BOOST_TEST(counters.count(allow_counter(ns, stem + "-a")));
+  BOOST_TEST(counters.count(allow_counter(ns, stem + "-b")));
+  BOOST_TEST(allow_counter(ns, stem + "-a") != allow_counter(ns, stem + "-b"));
+  // A name that fits is kept as it is, so metrics read it back without a lookup.
+  BOOST_TEST(allow_counter("x", "web") == "allow/x/web");
+}
+
+BOOST_AUTO_TEST_CASE(names_derived_from_content_are_128_bits_of_sha256) {
+  // SHA-256("abc") begins ba7816bf8f01cfea414140de5dae2223.
+  BOOST_TEST(name_hash("abc") == "ba7816bf8f01cfea414140de5dae2223");
+  auto rs = compile(view_of("selectors-and-or"));
+  size_t shared = 0;
+  for (const auto& s : rs.sets) {
+    if (s.name.rfind("peers/", 0) != 0) continue;
+    ++shared;
+    BOOST_TEST(s.name.size() == std::string("peers/").size() + 32 + 2, s.name);
+  }
+  BOOST_TEST(shared > 0u);
 }
 
 BOOST_AUTO_TEST_CASE(deterministic_and_pod_churn_changes_no_rule) {

@@ -378,7 +378,7 @@ BOOST_AUTO_TEST_CASE(host_bits_are_cleared) {
 struct BadCase {
   const char* what;
   std::string object;
-  const char* error;  // the whole error line
+  std::string error;  // the whole error line
 };
 std::ostream& operator<<(std::ostream& os, const BadCase& c) {
   return os << c.what;
@@ -475,6 +475,30 @@ const BadCase kBad[] = {
     {"bad node podCIDR",
      R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"n"},"spec":{"podCIDRs":["10.244.0.0/24","nope"]}})",
      R"(Node n: spec.podCIDRs[1]: "nope" is not a CIDR (address/length))"},
+    // Names as the API server validates them: they become "ns/name" keys and nftables names.
+    {"slash in a policy name", policy("a/b", "{}"),
+     "NetworkPolicy x/a/b: metadata.name: not a DNS-1123 subdomain (lower-case letters, digits "
+     "and '-', '.' between labels; a letter or digit at each end)"},
+    {"policy name too long", policy(std::string(254, 'p'), "{}"),
+     str("NetworkPolicy x/", std::string(254, 'p'), ": metadata.name: longer than 253 characters")},
+    {"empty label in a pod name", pod_with_ports("a..b", "[]"),
+     "Pod x/a..b: metadata.name: not a DNS-1123 subdomain (lower-case letters, digits and '-', "
+     "'.' between labels; a letter or digit at each end)"},
+    {"upper-case namespace",
+     R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"Prod"}})",
+     "Namespace Prod: metadata.name: not a DNS-1123 label (lower-case letters, digits and '-'; a "
+     "letter or digit at each end)"},
+    {"dot in a namespace", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a.b"}})",
+     "Namespace a.b: metadata.name: not a DNS-1123 label (lower-case letters, digits and '-'; a "
+     "letter or digit at each end)"},
+    {"policy in a namespace with a slash",
+     R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"p","namespace":"x/y"}})",
+     "NetworkPolicy x/y/p: metadata.namespace: not a DNS-1123 label (lower-case letters, digits "
+     "and '-'; a letter or digit at each end)"},
+    {"namespace name ending in a dash",
+     R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"x-"}})",
+     "Pod x-/p: metadata.namespace: not a DNS-1123 label (lower-case letters, digits and '-'; a "
+     "letter or digit at each end)"},
     {"generic List item without kind", R"({"apiVersion":"v1","metadata":{"name":"k"}})",
      "List items[1]: kind: missing"},
     {"item not an object", R"("just text")", R"(List items[1]: "just text" is not an object)"},
