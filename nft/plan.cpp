@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "core/str.hpp"
 #include "nft/render.hpp"
@@ -94,6 +95,29 @@ std::map<std::string_view, const T*> by_name(const std::vector<T>& v) {
   return m;
 }
 
+/// `sets` (to be created) with the most referenced first: nf_tables resolves a rule's set by
+/// walking the table's list of sets in creation order, comparing names, so a set that a
+/// thousand rules name (a shared peer set) is best found at the head, not behind two thousand
+/// others. Ties keep name order.
+void most_referenced_first(std::vector<const Set*>& sets, const std::vector<Chain>& chains) {
+  std::map<std::string_view, size_t> refs;
+  for (const auto& c : chains) {
+    for (const auto& r : c.rules) {
+      for (const auto& s : r.stmts) {
+        if (auto* l = std::get_if<Lookup>(&s)) ++refs[l->set];
+        if (auto* v = std::get_if<Vmap>(&s)) ++refs[v->map];
+        if (auto* d = std::get_if<DnatMap>(&s)) ++refs[d->map];
+      }
+    }
+  }
+  auto count = [&](const Set* s) {
+    auto it = refs.find(s->name);
+    return it == refs.end() ? size_t{0} : it->second;
+  };
+  std::stable_sort(sets.begin(), sets.end(),
+                   [&](const Set* a, const Set* b) { return count(a) > count(b); });
+}
+
 void add_rules(Plan& p, const Chain& c) {
   for (const auto& r : c.rules) p.changes.push_back(AddRule{c.name, r});
 }
@@ -104,7 +128,10 @@ Plan create_all(const Ruleset& des) {
   auto chains = by_name(des.chains);
   for (auto& [n, c] : chains) p.changes.push_back(AddChain{c->name, c->base});
   for (auto& [n, c] : by_name(des.counters)) p.changes.push_back(AddCounter{c->name});
-  for (auto& [n, s] : by_name(des.sets)) p.changes.push_back(AddSet{*s});
+  std::vector<const Set*> sets;
+  for (auto& [n, s] : by_name(des.sets)) sets.push_back(s);
+  most_referenced_first(sets, des.chains);
+  for (const auto* s : sets) p.changes.push_back(AddSet{*s});
   for (auto& [n, c] : chains) add_rules(p, *c);
   return p;
 }
@@ -153,6 +180,7 @@ Plan plan(const Ruleset& cur, const Ruleset& des) {
   }
   for (auto& [name, c] : cur_sets)
     if (!des_sets.count(name)) gone_sets.emplace(name);
+  most_referenced_first(new_sets, des.chains);
 
   // Counters.
   auto cur_ctrs = by_name(cur.counters), des_ctrs = by_name(des.counters);

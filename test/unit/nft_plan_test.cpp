@@ -249,6 +249,32 @@ BOOST_AUTO_TEST_CASE(creating_from_nothing_orders_objects_before_rules) {
   BOOST_TEST(*first<AddRule>(p) > *first<AddSet>(p));
 }
 
+BOOST_AUTO_TEST_CASE(new_sets_are_created_most_referenced_first) {
+  // The kernel finds a rule's set by walking the table's sets in creation order: the set three
+  // rules name comes first, the unnamed one last, ties in name order.
+  Ruleset rs{{TableFamily::kInet, "knit"}, {}, {}, {}};
+  for (const char* n : {"a", "b", "shared", "unused"}) {
+    Set s;
+    s.name = n;
+    s.key = {Type::kIpv4Addr};
+    rs.sets.push_back(s);
+  }
+  auto lookup = [](const char* set) {
+    return Rule{{Lookup{{Sel::kIpSaddr}, set, false}, accept()}, {}};
+  };
+  rs.chains.push_back(Chain{"c1", std::nullopt, {lookup("shared"), lookup("b")}});
+  rs.chains.push_back(Chain{"c2", std::nullopt, {lookup("shared"), lookup("a")}});
+  rs.chains.push_back(Chain{"c3", std::nullopt, {lookup("shared")}});
+  for (const auto& p : {checked_plan(std::nullopt, rs),
+                        checked_plan(Ruleset{{TableFamily::kInet, "knit"}, {}, {}, {}}, rs)}) {
+    std::vector<std::string> order;
+    for (const auto& c : p.changes)
+      if (auto* a = std::get_if<AddSet>(&c)) order.push_back(a->set.name);
+    BOOST_TEST(order == (std::vector<std::string>{"shared", "a", "b", "unused"}),
+               boost::test_tools::per_element());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(element_changes_are_element_adds_and_deletes_only) {
   auto cur = knit::test::sample_ruleset();
   auto des = cur;
