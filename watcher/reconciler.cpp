@@ -74,7 +74,8 @@ nft::Rule rule(std::vector<nft::Stmt> stmts) {
 
 std::optional<Reconciler::Facts> Reconciler::facts_of(const PodState* st) {
   if (st == nullptr) return std::nullopt;
-  return Facts{st->pod_namespace, st->labels, st->ips, st->ports, st->local, st->eligible};
+  return Facts{st->pod_namespace, st->labels, st->ips, st->ports, st->local, st->attached,
+               st->eligible};
 }
 
 void Reconciler::pods_changed(const std::vector<std::string>& keys) {

@@ -449,4 +449,22 @@ BOOST_AUTO_TEST_CASE(a_new_pod_selector_on_a_policy_with_rules_moves_isolation_t
   check_scenario(sc);
 }
 
+// Two local pods can show one address (a reused address while the old pod's object still lists
+// it); the pod the CNI plugin reported holds it in the dispatch maps. Attaching or detaching
+// with the same addresses changes that claim.
+BOOST_AUTO_TEST_CASE(a_shared_address_is_judged_by_the_pod_attached_to_it, *needs_netns()) {
+  Scenario sc;
+  sc.initial.node_name = kNode;
+  add(sc.initial, local_pod("x", "old", "10.0.0.7"));
+  add(sc.initial, local_pod("y", "new", "10.0.0.7"));
+  add(sc.initial, deny_all("x", "deny", {}));
+  add(sc.initial, deny_all("y", "deny", {}));
+  // Without attachments the first by key ("x/old") holds 10.0.0.7; "y/new" is then attached
+  // with the address its object already shows, and later detached again.
+  sc.steps = {{Change{Kind::kAttachment, "c1/eth0",
+                      Attachment{"y", "new", {*IpAddr::parse("10.0.0.7")}}, ""}},
+              {Change{Kind::kAttachment, "c1/eth0", std::monostate{}, ""}}};
+  check_scenario(sc);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
