@@ -74,7 +74,8 @@ nft::Rule rule(std::vector<nft::Stmt> stmts) {
 
 std::optional<Reconciler::Facts> Reconciler::facts_of(const PodState* st) {
   if (st == nullptr) return std::nullopt;
-  return Facts{st->pod_namespace, st->labels, st->ips, st->ports, st->local, st->eligible};
+  return Facts{st->pod_namespace, st->labels, st->ips, st->ports, st->local, st->attached,
+               st->eligible};
 }
 
 void Reconciler::pods_changed(const std::vector<std::string>& keys) {
@@ -229,6 +230,11 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   std::set<std::string>& policies = aff.policies;
   std::set<std::string> chain_namespaces;  // namespace chains to rebuild
   std::set<std::string>& dispatch_namespaces = aff.dispatch_namespaces;
+  // Which local pods a policy isolates, and in which direction (its podSelector and
+  // policyTypes), shows in the dispatch maps alone: a deny-all policy compiles to no rules or
+  // sets, and a policy with rules changes only its targets set. So every policy change
+  // recomputes the dispatch maps.
+  for (const auto& key : dirty_policies_) dispatch_namespaces.insert(key.substr(0, key.find('/')));
   for (const auto& ns : dirty_namespaces_) {
     compiler_->refresh_namespace(ns);
     for (const auto& [key, p] : view.policies) {

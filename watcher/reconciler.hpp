@@ -73,6 +73,9 @@ class Reconciler {
     std::vector<IpAddr> ips;
     Shared<std::vector<ContainerPort>> ports;
     bool local = false;
+    /// The CNI plugin reported it: of two local pods showing one address, the dispatch maps
+    /// send it to the attached one's chains (Compiler::dispatch).
+    bool attached = false;
     bool eligible = false;
     friend bool operator==(const Facts&, const Facts&) = default;
   };
