@@ -64,13 +64,24 @@ std::optional<PortRange> resolve(const PolicyPort& pp, const Pod* pod) {
   return std::nullopt;
 }
 
+/// Puts normalised `ranges` into `s`: as they are for an interval set, as addresses for a hash
+/// set (whose ranges are all single addresses).
+void set_addrs(PolicySet& s, std::vector<AddrRange> ranges) {
+  if (s.interval) {
+    s.addrs = std::move(ranges);
+    return;
+  }
+  s.hosts.reserve(ranges.size());
+  for (const auto& r : ranges) s.hosts.push_back(r.lo);
+}
+
 std::shared_ptr<const PolicySet> addr_set(std::string name, Family f,
                                           std::vector<AddrRange> ranges, bool interval) {
   auto s = std::make_shared<PolicySet>();
   s->name = std::move(name);
   s->family = f;
   s->interval = interval;
-  s->addrs = std::move(ranges);
+  set_addrs(*s, std::move(ranges));
   return s;
 }
 
@@ -181,11 +192,12 @@ nft::Set to_nft(const PolicySet& ps) {
       break;
     case PolicySet::Kind::kAddrs:
       s.key = {addr};
-      s.elements.reserve(ps.addrs.size());
+      s.elements.reserve(ps.addrs.size() + ps.hosts.size());
       for (const auto& r : ps.addrs) {
         s.elements.push_back(
             nft::element({nft::Field(nft::Value::addr(r.lo), nft::Value::addr(r.hi))}));
       }
+      for (const auto& a : ps.hosts) s.elements.push_back(nft::element({nft::Field(a)}));
       break;
   }
   return s;
@@ -389,7 +401,7 @@ bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& 
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-  const auto& have = e.set->addrs;
+  const bool hosts = !e.set->interval;
   // Re-deciding an address costs a lookup and a few selector matches; recomputing costs a walk
   // over every pod of the selected namespaces. Sets asked for rarely collect long journals.
   if (touched.size() > kMaxCatchUp) return false;
@@ -404,7 +416,7 @@ bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& 
     fixed.insert(fixed.end(), r.begin(), r.end());
   }
   fixed = normalize(std::move(fixed));
-  std::vector<std::pair<AddrRange, bool>> edits;  // (element, add)
+  std::vector<std::pair<IpAddr, bool>> edits;  // (address, add)
   for (const auto& a : touched) {
     auto after = std::upper_bound(fixed.begin(), fixed.end(), a,
                                   [](const IpAddr& x, const AddrRange& r) { return x < r.lo; });
@@ -413,20 +425,29 @@ bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& 
     for (auto [b, end] = by_ip_.equal_range(a); b != end && !member; ++b) {
       member = b->second->eligible && peer_pod_selected(rule, p.namespace_, *b->second);
     }
-    AddrRange h = AddrRange::host(a);
-    bool present = std::binary_search(have.begin(), have.end(), h);
-    if (member != present) edits.emplace_back(h, member);
+    bool present = hosts ? std::binary_search(e.set->hosts.begin(), e.set->hosts.end(), a)
+                         : std::binary_search(e.set->addrs.begin(), e.set->addrs.end(),
+                                              AddrRange::host(a));
+    if (member != present) edits.emplace_back(a, member);
   }
   e.seen = now;
   if (edits.empty()) return true;
   auto s = std::make_shared<PolicySet>(*e.set);
-  for (const auto& [h, add] : edits) {
-    auto pos = std::lower_bound(s->addrs.begin(), s->addrs.end(), h);
-    if (add) {
-      s->addrs.insert(pos, h);
-    } else {
-      s->addrs.erase(pos);
+  auto apply = [&](auto& v, auto element) {
+    for (const auto& [a, add] : edits) {
+      auto h = element(a);
+      auto pos = std::lower_bound(v.begin(), v.end(), h);
+      if (add) {
+        v.insert(pos, h);
+      } else {
+        v.erase(pos);
+      }
     }
+  };
+  if (hosts) {
+    apply(s->hosts, [](const IpAddr& a) { return a; });
+  } else {
+    apply(s->addrs, [](const IpAddr& a) { return AddrRange::host(a); });
   }
   e.set = std::move(s);
   return true;
@@ -453,7 +474,7 @@ std::shared_ptr<const PolicySet> Compiler::peer_set_of(const NetworkPolicy& p,
   s->origin = PolicySet::Origin::kPeers;
   s->egress = egress;
   s->rule = k;
-  s->addrs = peer_ranges(p, rule, f);
+  set_addrs(*s, peer_ranges(p, rule, f));
   memo_.emplace(std::move(name), MemoEntry{s, std::move(key), journal_base_ + journal_.size()});
   return s;
 }

@@ -63,7 +63,9 @@ bool Evaluator::lookup(const nft::Lookup& l, const Flow& f) const {
   auto addr = addr_of(l.key[0], f);
   if (!addr) return l.negate;  // the other family's rule
   bool found = false;
-  if (s->kind == PolicySet::Kind::kAddrs) {
+  if (s->kind == PolicySet::Kind::kAddrs && !s->interval) {
+    found = std::binary_search(s->hosts.begin(), s->hosts.end(), *addr);
+  } else if (s->kind == PolicySet::Kind::kAddrs) {
     auto it = std::upper_bound(s->addrs.begin(), s->addrs.end(), *addr,
                                [](const IpAddr& a, const AddrRange& r) { return a < r.lo; });
     found = it != s->addrs.begin() && in_range(*addr, *std::prev(it));

@@ -59,6 +59,7 @@ void split_difference(const std::vector<T>& a, const std::vector<T>& b, std::vec
 std::pair<PolicySet, PolicySet> element_difference(const PolicySet& a, const PolicySet& b) {
   PolicySet gone = a.without_elements(), added = b.without_elements();
   split_difference(a.addrs, b.addrs, gone.addrs, added.addrs);
+  split_difference(a.hosts, b.hosts, gone.hosts, added.hosts);
   split_difference(a.tuples, b.tuples, gone.tuples, added.tuples);
   split_difference(a.ports, b.ports, gone.ports, added.ports);
   return {std::move(gone), std::move(added)};
