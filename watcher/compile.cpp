@@ -232,6 +232,27 @@ std::string policy_set_base(std::string_view ns, std::string_view name) {
 
 Compiler::Compiler(const ClusterView& view) : view_(view) { refresh_all(); }
 
+void Compiler::PodIndex::insert(std::string_view key, const PodState* st) {
+  // refresh_all adds pods in key order: the common case appends.
+  if (v_.empty() || v_.back().first < key) {
+    v_.emplace_back(key, st);
+    return;
+  }
+  auto it = std::lower_bound(v_.begin(), v_.end(), key,
+                             [](const Entry& e, std::string_view k) { return e.first < k; });
+  if (it != v_.end() && it->first == key) {
+    it->second = st;
+  } else {
+    v_.emplace(it, key, st);
+  }
+}
+
+void Compiler::PodIndex::erase(std::string_view key) {
+  auto it = std::lower_bound(v_.begin(), v_.end(), key,
+                             [](const Entry& e, std::string_view k) { return e.first < k; });
+  if (it != v_.end() && it->first == key) v_.erase(it);
+}
+
 std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
   if (journal_.size() >= kMaxJournal) forget_memo();
   std::optional<PodState> old;
@@ -249,10 +270,10 @@ std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
       }
     }
     if (auto n = by_ns_.find(it->second.pod_namespace); n != by_ns_.end()) {
-      n->second.erase(n->second.find(key));
+      n->second.erase(key);
       if (n->second.empty()) by_ns_.erase(n);
     }
-    if (auto l = local_.find(key); l != local_.end()) local_.erase(l);
+    local_.erase(key);
     old = std::move(it->second);
     old->pod = nullptr;
     states_.erase(it);
@@ -261,8 +282,8 @@ std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
   if (p == view_.pods.end()) return old;
   auto [it, inserted] = states_.emplace(std::string(key), pod_state(view_, p->second));
   const PodState& st = it->second;
-  by_ns_[st.pod_namespace].emplace(it->first, &st);
-  if (st.local) local_.emplace(it->first, &st);
+  by_ns_[st.pod_namespace].insert(it->first, &st);
+  if (st.local) local_.insert(it->first, &st);
   for (const auto& ip : st.ips) {
     journal_.push_back(ip);
     by_ip_.emplace(ip, &st);

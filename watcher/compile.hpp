@@ -183,8 +183,22 @@ class Compiler {
 
   const ClusterView& view_;
   std::map<std::string, PodState, std::less<>> states_;
-  /// Pods by namespace, and the local ones; keyed by views of states_' keys.
-  using PodIndex = std::map<std::string_view, const PodState*>;
+  /// Pods in key order, keyed by views of states_' keys: a sorted vector of 16-byte entries
+  /// (a std::map node per pod was 0.56 MB of heap at 10k pods).
+  class PodIndex {
+   public:
+    using Entry = std::pair<std::string_view, const PodState*>;
+    void insert(std::string_view key, const PodState* st);
+    void erase(std::string_view key);
+    bool empty() const noexcept { return v_.empty(); }
+    std::vector<Entry>::const_iterator begin() const noexcept { return v_.begin(); }
+    std::vector<Entry>::const_iterator end() const noexcept { return v_.end(); }
+    void clear() noexcept { v_.clear(); }
+
+   private:
+    std::vector<Entry> v_;
+  };
+  /// Pods by namespace, and the local ones.
   std::map<std::string, PodIndex, std::less<>> by_ns_;
   PodIndex local_;
   /// Every pod state by address (a reused address can show on two pods).
