@@ -203,7 +203,6 @@ nft::Set to_nft(const PolicySet& ps) {
   return s;
 }
 
-
 std::string name_hash(std::string_view text) {
   auto d = sha256(text);
   return hex(d.data(), 16);
@@ -232,14 +231,18 @@ std::string policy_set_base(std::string_view ns, std::string_view name) {
 
 Compiler::Compiler(const ClusterView& view) : view_(view) { refresh_all(); }
 
+std::vector<Compiler::PodIndex::Entry>::iterator Compiler::PodIndex::find(std::string_view key) {
+  return std::lower_bound(v_.begin(), v_.end(), key,
+                          [](const Entry& e, std::string_view k) { return e.first < k; });
+}
+
 void Compiler::PodIndex::insert(std::string_view key, const PodState* st) {
   // refresh_all adds pods in key order: the common case appends.
   if (v_.empty() || v_.back().first < key) {
     v_.emplace_back(key, st);
     return;
   }
-  auto it = std::lower_bound(v_.begin(), v_.end(), key,
-                             [](const Entry& e, std::string_view k) { return e.first < k; });
+  auto it = find(key);
   if (it != v_.end() && it->first == key) {
     it->second = st;
   } else {
@@ -248,8 +251,7 @@ void Compiler::PodIndex::insert(std::string_view key, const PodState* st) {
 }
 
 void Compiler::PodIndex::erase(std::string_view key) {
-  auto it = std::lower_bound(v_.begin(), v_.end(), key,
-                             [](const Entry& e, std::string_view k) { return e.first < k; });
+  auto it = find(key);
   if (it != v_.end() && it->first == key) v_.erase(it);
 }
 

@@ -196,6 +196,8 @@ class Compiler {
     void clear() noexcept { v_.clear(); }
 
    private:
+    /// The first entry not before `key`.
+    std::vector<Entry>::iterator find(std::string_view key);
     std::vector<Entry> v_;
   };
   /// Pods by namespace, and the local ones.

@@ -16,7 +16,9 @@ struct Vector {
   std::string input;
   const char* digest;
 };
-std::ostream& operator<<(std::ostream& o, const Vector& v) { return o << v.input.size() << " bytes"; }
+std::ostream& operator<<(std::ostream& o, const Vector& v) {
+  return o << v.input.size() << " bytes";
+}
 
 // FIPS 180-4 examples and NIST CAVP (SHA256ShortMsg) vectors, plus inputs at the padding edges:
 // 55 bytes (length fits in the first block), 56 and 63 (it does not), 64 (two blocks, no tail).
@@ -25,7 +27,8 @@ const Vector kVectors[] = {
     {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
     {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnop"
+     "qrsmnopqrstnopqrstu",
      "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
     {std::string(55, 'a'), "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
     {std::string(56, 'a'), "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
