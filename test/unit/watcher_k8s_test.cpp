@@ -469,6 +469,12 @@ const BadCase kBad[] = {
     {"hostNetwork as string",
      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"hn","namespace":"x"},"spec":{"hostNetwork":"true"}})",
      R"(Pod x/hn: spec.hostNetwork: "true" is not a boolean)"},
+    // A message quotes the first 77 bytes of a value; printing all of it recursed once per
+    // level and overflowed the stack.
+    {"label value nested 100000 deep",
+     str(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"deep","namespace":"x",)",
+         R"("labels":{"a":)", std::string(100000, '['), std::string(100000, ']'), "}}}"),
+     str("Pod x/deep: metadata.labels.a: ", std::string(77, '['), "... is not a string")},
     {"bad pod IP",
      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"ip","namespace":"x"},"status":{"podIPs":[{"ip":"10.0.0.256"}]}})",
      R"(Pod x/ip: status.podIPs[0].ip: "10.0.0.256" is not an IP address)"},
