@@ -33,7 +33,10 @@ IpAddr IpAddr::from_u128(Family f, unsigned __int128 v) {
 
 std::optional<IpAddr> IpAddr::parse(std::string_view s) {
   char buf[INET6_ADDRSTRLEN + 1];
-  if (s.empty() || s.size() >= sizeof buf) return std::nullopt;
+  // inet_pton reads a C string: "10.0.0.1\0junk" would be 10.0.0.1.
+  if (s.empty() || s.size() >= sizeof buf || s.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   std::memcpy(buf, s.data(), s.size());
   buf[s.size()] = '\0';
   IpAddr a;

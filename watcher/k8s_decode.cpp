@@ -69,9 +69,36 @@ struct Invalid {
   throw Invalid{render(p), std::move(cause)};
 }
 
+/// Appends `v` as compact JSON text to `out`, stopping once `out` is longer than `limit`. Each
+/// level adds a byte before it descends, so the recursion is at most `limit` deep: json::dump
+/// recurses once per level and overflowed the stack on a value nested ~100k deep.
+void dump_prefix(const json& v, std::string& out, size_t limit) {
+  constexpr auto kReplace = json::error_handler_t::replace;
+  if (v.is_object()) {
+    out += '{';
+    for (auto it = v.begin(); it != v.end() && out.size() <= limit; ++it) {
+      if (it != v.begin()) out += ',';
+      out += json(it.key()).dump(-1, ' ', false, kReplace);
+      out += ':';
+      dump_prefix(*it, out, limit);
+    }
+    out += '}';
+  } else if (v.is_array()) {
+    out += '[';
+    for (auto it = v.begin(); it != v.end() && out.size() <= limit; ++it) {
+      if (it != v.begin()) out += ',';
+      dump_prefix(*it, out, limit);
+    }
+    out += ']';
+  } else {
+    out += v.dump(-1, ' ', false, kReplace);
+  }
+}
+
 /// `v` as JSON text for a message (strings quoted and escaped), shortened when long.
 std::string describe(const json& v) {
-  auto s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string s;
+  dump_prefix(v, s, 80);
   if (s.size() > 80) {
     s.resize(77);
     s += "...";

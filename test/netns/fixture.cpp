@@ -45,12 +45,13 @@ Proc run(const std::vector<std::string>& argv, const std::map<std::string, std::
     BOOST_FAIL("pipe: " << std::strerror(errno));
   }
   std::vector<std::string> envs;
-  if (!clear_env) {
-    for (char** e = environ; *e; ++e) {
-      std::string kv(*e);
-      auto k = kv.substr(0, kv.find('='));
-      if (!env.count(k)) envs.push_back(kv);
-    }
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto k = kv.substr(0, kv.find('='));
+    // A cleared environment still passes the sanitizers' options, so that a sanitized child
+    // reports where the test run asked (log_path) rather than on a stderr nobody reads.
+    bool sanitizer = k == "ASAN_OPTIONS" || k == "UBSAN_OPTIONS" || k == "LSAN_OPTIONS";
+    if ((!clear_env || sanitizer) && !env.count(k)) envs.push_back(kv);
   }
   for (auto& [k, v] : env) envs.push_back(k + "=" + v);
   std::vector<char*> cenv, cargv;

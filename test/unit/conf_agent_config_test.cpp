@@ -206,7 +206,10 @@ BOOST_AUTO_TEST_CASE(readme_documents_every_key) {
   auto start = readme.find("## Configuration (agent)");
   BOOST_TEST_REQUIRE(start != std::string::npos);
   std::string section = readme.substr(start, readme.find("\n## ", start + 1) - start);
-  for (auto line : knit::split(agent_usage(), '\n')) {
+  // split() returns views: the text must outlive the loop (a temporary in the range
+  // initialiser is destroyed before the first iteration).
+  std::string usage = agent_usage();
+  for (auto line : knit::split(usage, '\n')) {
     auto eq = line.find(" = ");
     if (eq == std::string_view::npos) continue;
     auto head = line.substr(0, eq);

@@ -1,6 +1,8 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <string_view>
+
 #include "core/ip.hpp"
 
 using knit::IpAddr;
@@ -21,6 +23,17 @@ BOOST_DATA_TEST_CASE(rejects_junk,
                                                    "10.1.2.3/24", " 10.1.2.3"}),
                      text) {
   BOOST_TEST(!IpAddr::parse(text).has_value());
+}
+
+// A NUL byte ends inet_pton's C string; the text after it must not be dropped silently (a
+// manifest's cidr "10.0.0.0\u0000junk/8" was read as 10.0.0.0/8).
+BOOST_AUTO_TEST_CASE(rejects_embedded_nul) {
+  using namespace std::string_view_literals;
+  BOOST_TEST(!IpAddr::parse("10.1.2.3\0"sv).has_value());
+  BOOST_TEST(!IpAddr::parse("10.1.2.3\0junk"sv).has_value());
+  BOOST_TEST(!IpAddr::parse("fd00::1\0:2"sv).has_value());
+  BOOST_TEST(!Prefix::parse("10.0.0.0\0junk/8"sv).has_value());
+  BOOST_TEST(!Prefix::parse("10.0.0.0\0/8"sv).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(prefix_math) {

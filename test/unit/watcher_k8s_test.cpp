@@ -388,6 +388,9 @@ const BadCase kBad[] = {
     {"bad cidr",
      policy("bad-cidr", R"({"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/33"}}]}]})"),
      R"(NetworkPolicy x/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr: "10.0.0.0/33" is not a CIDR (address/length))"},
+    {"NUL inside a cidr",
+     policy("nul", R"({"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0\u0000junk/8"}}]}]})"),
+     R"(NetworkPolicy x/nul: spec.ingress[0].from[0].ipBlock.cidr: "10.0.0.0\u0000junk/8" is not a CIDR (address/length))"},
     {"bare address as cidr",
      policy("bare", R"({"egress":[{"to":[{"ipBlock":{"cidr":"10.0.0.1"}}]}]})"),
      R"(NetworkPolicy x/bare: spec.egress[0].to[0].ipBlock.cidr: "10.0.0.1" is not a CIDR (address/length))"},
@@ -469,6 +472,12 @@ const BadCase kBad[] = {
     {"hostNetwork as string",
      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"hn","namespace":"x"},"spec":{"hostNetwork":"true"}})",
      R"(Pod x/hn: spec.hostNetwork: "true" is not a boolean)"},
+    // A message quotes the first 77 bytes of a value; printing all of it recursed once per
+    // level and overflowed the stack.
+    {"label value nested 100000 deep",
+     str(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"deep","namespace":"x",)",
+         R"("labels":{"a":)", std::string(100000, '['), std::string(100000, ']'), "}}}"),
+     str("Pod x/deep: metadata.labels.a: ", std::string(77, '['), "... is not a string")},
     {"bad pod IP",
      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"ip","namespace":"x"},"status":{"podIPs":[{"ip":"10.0.0.256"}]}})",
      R"(Pod x/ip: status.podIPs[0].ip: "10.0.0.256" is not an IP address)"},
