@@ -165,7 +165,7 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
                                  const std::optional<Facts>& new_facts, Affected& out) const {
   auto check = [&](const Facts& f) {
     if (!f.eligible) return;  // an ineligible pod is in no set and dispatched nowhere
-    if (f.local) out.dispatch_namespaces.insert(f.ns);
+    if (f.local) out.dispatch = true;
     const Labels& ns_labels = compiler_->namespace_labels(f.ns);
     bool fam[2] = {false, false};
     for (const auto& ip : f.ips) fam[ip.is_v4() ? 0 : 1] = true;
@@ -230,12 +230,11 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   aff.policies.insert(dirty_policies_.begin(), dirty_policies_.end());
   std::set<std::string>& policies = aff.policies;
   std::set<std::string> chain_namespaces;  // namespace chains to rebuild
-  std::set<std::string>& dispatch_namespaces = aff.dispatch_namespaces;
   // Which local pods a policy isolates, and in which direction (its podSelector and
   // policyTypes), shows in the dispatch maps alone: a deny-all policy compiles to no rules or
   // sets, and a policy with rules changes only its targets set. So every policy change
   // recomputes the dispatch maps.
-  for (const auto& key : dirty_policies_) dispatch_namespaces.insert(key.substr(0, key.find('/')));
+  aff.dispatch = !dirty_policies_.empty();
   for (const auto& ns : dirty_namespaces_) {
     compiler_->refresh_namespace(ns);
     for (const auto& [key, p] : view.policies) {
@@ -269,7 +268,6 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     std::string ns = key.substr(0, key.find('/'));
     if (!old || !neu || old->ingress != neu->ingress || old->egress != neu->egress) {
       chain_namespaces.insert(ns);
-      dispatch_namespaces.insert(ns);
     }
     if (old)
       for (const auto& s : old->sets) touched_sets.insert(s->name);
@@ -418,7 +416,8 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     }
   }
   std::vector<nft::Set> new_dispatch = dispatch_;
-  if (!dispatch_namespaces.empty() || !chain_namespaces.empty()) {
+  // The maps are computed whole (a few hundred local addresses); a rebuilt chain may be new.
+  if (aff.dispatch || !chain_namespaces.empty()) {
     new_dispatch = compiler_->dispatch();
     if (new_dispatch != dispatch_) {
       current.sets.insert(current.sets.end(), dispatch_.begin(), dispatch_.end());

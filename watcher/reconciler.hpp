@@ -82,12 +82,12 @@ class Reconciler {
   static std::optional<Facts> facts_of(const PodState* st);
   /// What a pod change can affect: whole policies (it is, or was, one of their local targets),
   /// shared peer sets and named-port sets (it is, or was, one of their peers), and the
-  /// dispatch of its namespace (it is local).
+  /// dispatch maps (it is local).
   struct Affected {
     std::set<std::string> policies;
     std::set<std::string> peer_sets;                       // set names
     std::set<std::pair<std::string, uint32_t>> named;      // (policy key, egress rule)
-    std::set<std::string> dispatch_namespaces;
+    bool dispatch = false;  ///< the dispatch maps are recomputed (a local pod changed)
   };
   void affected_by_pod(const ClusterView& view, const std::optional<Facts>& old_facts,
                        const std::optional<Facts>& new_facts, Affected& out) const;
