@@ -612,7 +612,10 @@ void Agent::read_policy_counters() {
         if (p.policy.find('~') != std::string::npos) {
           for (auto it = view_.policies.lower_bound(str(p.ns, '/'));
                it != view_.policies.end() && it->second.namespace_ == p.ns; ++it) {
-            if (allow_counter(p.ns, it->second.name) == name) p.policy = it->second.name;
+            if (allow_counter(p.ns, it->second.name) == name) {
+              p.policy = it->second.name;
+              break;
+            }
           }
         }
       } else if (n.substr(0, 5) == "drop/") {

@@ -456,6 +456,16 @@ struct Fuzz {
   size_t refused = 0;          // inputs the decoder threw on (as it must)
   size_t compared = 0;         // lists whose undamaged items were compared
 
+  /// decode_json on `text` (kept in `last` for the failure message): it must throw
+  /// Error(kDecode) exactly when `refuse`.
+  std::optional<std::string> decode_checked(const std::string& text, bool refuse, Decoded& got,
+                                            bool& threw) {
+    last = text;
+    auto f = contract([&] { got = decode_json(text); }, refuse, refuse, threw);
+    refused += threw;
+    return f;
+  }
+
   explicit Fuzz(uint64_t seed) : rng{seed} {
     for (const auto& o : pool) {
       alone.push_back(
@@ -488,12 +498,9 @@ struct Fuzz {
       text += i == k ? item : pool[picks[i]].dump();
     }
     text += "]}";
-    last = text;
-    Shape s = shape_of(text);
     Decoded got;
     bool threw;
-    auto f = contract([&] { got = decode_json(text); }, !s.json_ok, !s.json_ok, threw);
-    refused += threw;
+    auto f = decode_checked(text, !shape_of(text).json_ok, got, threw);
     if (f || threw) return f;
     ++compared;
 
@@ -523,12 +530,9 @@ struct Fuzz {
     } else {
       for (size_t n = 1 + rng.below(4); n > 0; --n) mutate_bytes(text, rng, raws);
     }
-    last = text;
-    Shape s = shape_of(text);
     Decoded got;
     bool threw;
-    auto f = contract([&] { got = decode_json(text); }, !s.object, !s.object, threw);
-    refused += threw;
+    auto f = decode_checked(text, !shape_of(text).object, got, threw);
     if (f || threw) return f;
     for (const auto& e : got.errors) {
       if (e.empty()) return std::string("an empty error line");
