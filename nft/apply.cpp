@@ -132,12 +132,12 @@ nlmsghdr* begin_get(nl::Request& req, uint16_t type, uint8_t family, std::string
 
 }  // namespace
 
-void commit(nl::Socket& sock, Batch& b, const Plan* plan) {
+void commit(nl::Socket& sock, Batch& b, const Plan* plan, Batch::End end) {
   if (b.empty()) return;
   // BEGIN, the messages and END take consecutive sequence numbers.
   const uint32_t first = sock.next_seq();
   for (size_t i = 0; i <= b.size(); ++i) (void)sock.next_seq();
-  std::vector<iovec> iov = b.seal(first);
+  std::vector<iovec> iov = b.seal(first, end);
 
   // The kernel copies the whole batch into one skb, which must fit the send buffer, and queues
   // every ACK before we read one, so the receive buffer must hold them all.
@@ -169,6 +169,12 @@ void apply(nl::Socket& sock, const Plan& plan) {
   if (plan.empty()) return;
   Batch b = lower(plan);
   commit(sock, b, &plan);
+}
+
+void check(nl::Socket& sock, const Plan& plan) {
+  if (plan.empty()) return;
+  Batch b = lower(plan);
+  commit(sock, b, &plan, Batch::End::kCheck);
 }
 
 namespace {

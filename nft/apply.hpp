@@ -22,9 +22,17 @@ namespace knit::nft {
 /// and Error(kInternal) for a model that cannot be lowered (before anything is sent).
 void apply(nl::Socket& sock, const Plan& plan);
 
+/// Sends `plan` as apply() does but leaves the transaction's END out: the kernel takes every
+/// message as it would for a commit, answers each, and then aborts (what `nft -c` does). Throws
+/// exactly what apply() would; nothing changes either way. The agent uses it to find which
+/// policy the kernel refuses.
+void check(nl::Socket& sock, const Plan& plan);
+
 /// Seals and sends a batch built by lower() or by hand; `plan` (when given) lets an error name
-/// the element of a multi-element message. Same errors as apply().
-void commit(nl::Socket& sock, Batch& batch, const Plan* plan = nullptr);
+/// the element of a multi-element message. Same errors as apply(). With Batch::End::kCheck it
+/// is check()'s probe.
+void commit(nl::Socket& sock, Batch& batch, const Plan* plan = nullptr,
+            Batch::End end = Batch::End::kCommit);
 
 /// The table with its counters, sets (with elements), chains and rules, or nullopt when it does
 /// not exist. Rules come back canonical (see canonical()); expressions the model does not know

@@ -67,11 +67,13 @@ Batch::Entry& Batch::finish(std::string what) {
   return entries_.back();
 }
 
-std::vector<iovec> Batch::seal(uint32_t first_seq) {
+std::vector<iovec> Batch::seal(uint32_t first_seq, End end) {
   if (sealed_) fail(Code::kInternal, "nft batch already sealed");
   sealed_ = true;
-  auto* end = nftnl_batch_end(write_position(), static_cast<uint32_t>(entries_.size() + 1));
-  advance(end->nlmsg_len);
+  if (end == End::kCommit) {
+    auto* e = nftnl_batch_end(write_position(), static_cast<uint32_t>(entries_.size() + 1));
+    advance(e->nlmsg_len);
+  }
   first_seq_ = first_seq;
   std::vector<iovec> iov(static_cast<size_t>(nftnl_batch_iovec_len(batch_.get())));
   nftnl_batch_iovec(batch_.get(), iov.data(), static_cast<uint32_t>(iov.size()));

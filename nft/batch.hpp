@@ -56,10 +56,15 @@ class Batch {
   /// Total bytes so far.
   size_t bytes() const noexcept { return bytes_; }
 
-  /// Writes NFNL_MSG_BATCH_END and numbers the batch from `first_seq`: BEGIN gets first_seq,
-  /// message i gets first_seq + 1 + i, END first_seq + 1 + size(). Returns the pages to send.
+  /// How a sealed batch ends: with NFNL_MSG_BATCH_END, which commits it, or without, which makes
+  /// the kernel process and answer every message and then abort the transaction (`nft -c`).
+  enum class End { kCommit, kCheck };
+
+  /// Writes NFNL_MSG_BATCH_END (for kCommit) and numbers the batch from `first_seq`: BEGIN gets
+  /// first_seq, message i gets first_seq + 1 + i, END first_seq + 1 + size(). Returns the pages
+  /// to send.
   /// Call once; throws Error(kInternal) on a second call (and for add() after seal()).
-  std::vector<iovec> seal(uint32_t first_seq);
+  std::vector<iovec> seal(uint32_t first_seq, End end = End::kCommit);
   bool sealed() const noexcept { return sealed_; }
 
   /// Sequence number of message i (valid after seal()).

@@ -227,6 +227,50 @@ BOOST_AUTO_TEST_CASE(refused_commit_names_the_object_and_changes_nothing,
   apply(sock, Plan{rs.table, {}});
 }
 
+BOOST_AUTO_TEST_CASE(check_answers_as_apply_would_and_changes_nothing,
+                     *boost::unit_test::precondition(NeedsNetns())) {
+  TestNetns ns("nft-check");
+  auto sock = nft_socket(ns);
+  const Ruleset rs = knit::test::sample_ruleset();
+
+  // A whole table that the kernel takes: checked, and still not there.
+  check(sock, plan(std::nullopt, rs));
+  BOOST_TEST(!read_table(sock, TableFamily::kInet, "knit").has_value());
+
+  apply(sock, plan(std::nullopt, rs));
+  const std::string before = render(read(sock, rs));
+  Set pods = rs.sets[1];
+  BOOST_REQUIRE_EQUAL(pods.name, "pod_v4");
+  pods.elements = {element({ip("10.244.1.50")})};
+  check(sock, Plan{rs.table, {AddElements{pods}}});
+  BOOST_TEST(render(read(sock, rs)) == before);
+
+  // A refused change: the same error as apply() gives, and nothing applied.
+  Set dup = pods;
+  dup.elements = {element({ip("10.244.1.2")})};
+  Plan p{rs.table, {AddElements{pods}, AddElements{dup}}};
+  std::string checked, applied;
+  try {
+    check(sock, p);
+  } catch (const knit::Error& e) {
+    checked = e.what();
+  }
+  BOOST_TEST(render(read(sock, rs)) == before);
+  try {
+    apply(sock, p);
+  } catch (const knit::Error& e) {
+    applied = e.what();
+  }
+  BOOST_TEST(checked ==
+             "commit nftables batch: add element 10.244.1.2 to set inet knit pod_v4: File exists");
+  BOOST_TEST(checked == applied);
+  BOOST_TEST(render(read(sock, rs)) == before);
+
+  // The socket stays usable: a later commit goes through.
+  apply(sock, Plan{rs.table, {AddElements{pods}}});
+  BOOST_TEST(render(read(sock, rs)) != before);
+}
+
 BOOST_AUTO_TEST_CASE(large_ruleset_commits_in_one_paged_batch,
                      *boost::unit_test::precondition(NeedsNetns())) {
   TestNetns ns("nft-big");
