@@ -92,6 +92,8 @@ class Agent {
   void publish_metrics();
   void read_policy_counters();
   void reconcile();
+  bool refuse_culprit();
+  void keep_refused(std::vector<std::string>& changed);
   void revoke();
   void on_control_readable(int fd);
   void accept_clients();
@@ -132,6 +134,9 @@ class Agent {
   std::string loaded_digest_;
   std::string applied_digest_;
   std::string last_error_;
+  /// Policies the kernel refused, as their sources show them. The view holds each as deny_all()
+  /// until its source shows other content (keep_refused).
+  std::map<std::string, NetworkPolicy, std::less<>> refused_;
   std::optional<Clock::time_point> reload_at_, reconcile_at_, nodes_at_, resync_at_;
   /// When to hand freed memory back to the kernel: once things have been quiet for a while.
   std::optional<Clock::time_point> trim_at_;
@@ -286,6 +291,7 @@ void Agent::reload_manifests() {
   auto ns_changed = update_in_place(view_.namespaces, std::move(namespaces));
   auto pods_changed = update_in_place(view_.pods, std::move(pods));
   auto pol_changed = update_in_place(view_.policies, std::move(policies));
+  keep_refused(pol_changed);
   loaded_digest_ = m.digest;
   m = Manifests{};
   malloc_trim(0);
@@ -406,6 +412,7 @@ void Agent::on_api_events() {
       log::info(str("API: ", api_resource(ev.kind), " listed"));
     }
   }
+  keep_refused(pol_changed);
   if (!pods_changed.empty()) apply_pods(std::move(pods_changed));
   if (!ns_changed.empty()) rec_.namespaces_changed(ns_changed);
   if (!pol_changed.empty()) rec_.policies_changed(pol_changed);
@@ -558,12 +565,108 @@ void Agent::reconcile() {
     last_error_ = e.what();
     metrics_.sync_errors.inc();
     health_.set_last_apply(last_error_);
+    rec_.everything_changed();  // start over from what the kernel holds
+    if (refuse_culprit()) {
+      reconcile_at_ = Clock::now();  // without it, at once
+      return;
+    }
     log::every("apply", std::chrono::seconds(10), log::Level::kError,
                str("apply: ", e.what(), "; retrying in ", retry_.count(), " ms"));
-    rec_.everything_changed();  // start over from what the kernel holds
     reconcile_at_ = Clock::now() + retry_;
     retry_ = std::min(retry_ * 2, kRetryMax);
   }
+}
+
+namespace {
+
+/// `p` without its rules: it still isolates the pods it selects in its directions, and allows
+/// nothing. A policy the kernel refuses is enforced so: never more open than what it says.
+NetworkPolicy deny_all(NetworkPolicy p) {
+  p.ingress.clear();
+  p.egress.clear();
+  return p;
+}
+
+}  // namespace
+
+/// After a failed commit: if the kernel refuses the view because of one policy, holds that
+/// policy as deny_all() so that everything else is enforced and changes flow again. A refusal
+/// stalls every change otherwise (CNI ADDs then time out), and the last table stays in force.
+/// Check-only commits (nft::check: nothing changes) of the view with the rules of ever fewer
+/// policies dropped find the first policy, in key order, without whose rules the rest passes:
+/// a bisection, about log2(policies) checks at the cost of a full sync each. False when the
+/// whole view passes the check (the failure was passing) or fails even with no policy's rules
+/// (not a policy's doing); the caller then retries as before.
+bool Agent::refuse_culprit() {
+  std::string why;
+  auto passes = [&] {
+    try {
+      rec_.check(nft_, view_);
+      return true;
+    } catch (const std::exception& e) {
+      why = e.what();
+      return false;
+    }
+  };
+  if (passes()) return false;
+  std::vector<decltype(view_.policies)::iterator> order;  // policies with rules, in key order
+  for (auto it = view_.policies.begin(); it != view_.policies.end(); ++it) {
+    if (!it->second.ingress.empty() || !it->second.egress.empty()) order.push_back(it);
+  }
+  // Whether the view passes with the rules of the first k of `order` dropped (the policies'
+  // values change in place and back: map nodes stay, as the reconciler's compiler needs).
+  auto passes_without_first = [&](size_t k) {
+    std::vector<NetworkPolicy> saved;
+    saved.reserve(k);
+    for (size_t i = 0; i < k; ++i) {
+      saved.push_back(std::move(order[i]->second));
+      order[i]->second = deny_all(saved.back());
+    }
+    bool ok = passes();
+    for (size_t i = 0; i < k; ++i) order[i]->second = std::move(saved[i]);
+    return ok;
+  };
+  std::string refusal = why;
+  if (order.empty() || !passes_without_first(order.size())) return false;
+  size_t fails = 0, ok = order.size();  // without the first `fails`: refused; `ok`: passes
+  while (ok - fails > 1) {
+    size_t mid = fails + (ok - fails) / 2;
+    if (passes_without_first(mid)) {
+      ok = mid;
+    } else {
+      fails = mid;
+      refusal = why;
+    }
+  }
+  auto it = order[ok - 1];
+  log::error(str("policy ", it->first, ": the kernel refused it (", refusal,
+                 "); enforcing it as deny-all for the pods it selects until it changes"));
+  refused_.insert_or_assign(it->first, it->second);
+  it->second = deny_all(std::move(it->second));
+  rec_.policies_changed({it->first});
+  metrics_.policies_refused.set(static_cast<double>(refused_.size()));
+  return true;
+}
+
+/// After a source wrote the policies `changed` into the view: a refused policy that came back
+/// with the content the kernel refused is held as deny_all() again, and is no change (the view
+/// held that before); one that changed or went away gets its chance.
+void Agent::keep_refused(std::vector<std::string>& changed) {
+  if (refused_.empty()) return;
+  std::erase_if(changed, [&](const std::string& key) {
+    auto r = refused_.find(key);
+    if (r == refused_.end()) return false;
+    auto it = view_.policies.find(key);
+    if (it != view_.policies.end() && it->second == r->second) {
+      it->second = deny_all(std::move(it->second));
+      return true;
+    }
+    log::info(str("policy ", key, it == view_.policies.end() ? " was deleted" : " changed",
+                  ": no longer held as deny-all"));
+    refused_.erase(r);
+    return false;
+  });
+  metrics_.policies_refused.set(static_cast<double>(refused_.size()));
 }
 
 /// The node's own addresses (every address in the agent's namespace).

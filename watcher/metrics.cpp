@@ -255,13 +255,16 @@ AgentMetrics::AgentMetrics()
       sync_errors(registry.counter("knit_sync_errors_total",
                                    "Syncs that failed; each is retried with backoff.")),
       sync_duration(registry.histogram("knit_sync_duration_seconds",
-                                       "Time to compile, plan and commit one sync.",
-                                       kSyncBuckets)),
+                                       "Time to compile, plan and commit one sync.", kSyncBuckets)),
       rules(registry.gauge("knit_rules", "Rules in knit's nftables table.")),
       conntrack_revoked(registry.counter(
           "knit_conntrack_revoked_total",
           "Established connections cut because a policy change no longer allows them.")),
-      pods_local(registry.gauge("knit_pods_local", "Pods attached on this node.")) {
+      pods_local(registry.gauge("knit_pods_local", "Pods attached on this node.")),
+      policies_refused(registry.gauge(
+          "knit_policies_refused",
+          "NetworkPolicies the kernel refused; each is enforced as deny-all for the pods it "
+          "selects until it changes.")) {
   for (std::string_view kind : {"addrs", "tuples", "ports", "maps"}) set_elements(kind);
   for (std::string_view r : kWatchedResources) {
     api_watch_restarts(r);

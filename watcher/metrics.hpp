@@ -138,6 +138,8 @@ class AgentMetrics {
   Gauge& rules;                ///< knit_rules: rules in knit's table
   Counter& conntrack_revoked;  ///< knit_conntrack_revoked_total: connections cut
   Gauge& pods_local;           ///< knit_pods_local: pods attached on this node
+  /// knit_policies_refused: policies the kernel refused, enforced as deny-all until they change
+  Gauge& policies_refused;
 
   /// knit_set_elements{kind}: elements in knit's sets of one kind ("addrs", "tuples", "ports",
   /// "maps"; those four are pre-declared).

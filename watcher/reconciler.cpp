@@ -125,6 +125,26 @@ void Reconciler::index_sets() {
   }
 }
 
+nft::Ruleset Reconciler::whole_table(
+    const Compiler& compiler,
+    const std::map<std::string, PolicyOutput, std::less<>>& outputs) const {
+  nft::Ruleset desired = compiler.assemble(outputs);
+  desired.sets.insert(desired.sets.end(), extra_sets_.begin(), extra_sets_.end());
+  desired.chains.insert(desired.chains.end(), extra_chains_.begin(), extra_chains_.end());
+  desired.sort();
+  return desired;
+}
+
+void Reconciler::check(nl::Socket& sock, const ClusterView& view) const {
+  Compiler compiler(view);
+  std::map<std::string, PolicyOutput, std::less<>> outputs;
+  for (const auto& [key, p] : view.policies) outputs.emplace(key, compiler.policy(p));
+  nft::Ruleset desired = whole_table(compiler, outputs);
+  outputs.clear();
+  auto current = nft::read_table(sock, nft::TableFamily::kInet, kTableName);
+  nft::check(sock, nft::plan(current, desired));
+}
+
 size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   compiler_.reset();
   auto compiler = std::make_unique<Compiler>(view);
@@ -132,10 +152,7 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   for (const auto& [key, p] : view.policies) outputs.emplace(key, compiler->policy(p));
   size_t changes = 0;
   {
-    nft::Ruleset desired = compiler->assemble(outputs);
-    desired.sets.insert(desired.sets.end(), extra_sets_.begin(), extra_sets_.end());
-    desired.chains.insert(desired.chains.end(), extra_chains_.begin(), extra_chains_.end());
-    desired.sort();
+    nft::Ruleset desired = whole_table(*compiler, outputs);
     auto current = nft::read_table(sock, nft::TableFamily::kInet, kTableName);
     nft::Plan plan = nft::plan(current, desired);
     changes = plan.changes.size();

@@ -44,6 +44,11 @@ class Reconciler {
 
   bool synced() const noexcept { return compiler_ != nullptr; }
 
+  /// Whether the kernel would take the whole of `view`: compiles it afresh, plans against what
+  /// the kernel holds and sends the plan as a check (nft::check), which changes nothing. Throws
+  /// what full_sync would. Costs about a full sync; for finding what a refused commit was about.
+  void check(nl::Socket& sock, const ClusterView& view) const;
+
   /// Objects of knit's table that are not NetworkPolicy (the masquerade sets and chain,
   /// watcher/nat.hpp): committed with the next sync, element-level like the policy sets.
   void set_extra(std::vector<nft::Set> sets, std::vector<nft::Chain> chains);
@@ -92,6 +97,9 @@ class Reconciler {
   void affected_by_pod(const ClusterView& view, const std::optional<Facts>& old_facts,
                        const std::optional<Facts>& new_facts, Affected& out) const;
   nft::Chain build_chain(const std::string& ns, bool ingress) const;
+  /// The desired table: the policies' outputs assembled, with the extra sets and chains.
+  nft::Ruleset whole_table(const Compiler& compiler,
+                           const std::map<std::string, PolicyOutput, std::less<>>& outputs) const;
   void index_sets();
 
   std::unique_ptr<Compiler> compiler_;

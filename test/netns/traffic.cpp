@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -418,14 +419,15 @@ void TcpRelay::serve() {
 }
 
 Background::Background(const std::vector<std::string>& argv, const std::string& netns,
-                       const std::string& log_path) {
-  std::vector<std::string> args = argv;
+                       const std::string& log_path, const std::vector<std::string>& env) {
+  std::vector<std::string> args = argv, vars = env;
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
+    for (auto& v : vars) putenv(v.data());
     if (!log_path.empty()) {
       int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       dup2(fd, 1);

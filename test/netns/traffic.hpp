@@ -109,10 +109,11 @@ class TcpRelay {
 };
 
 /// A process started in the background (inside `netns` when given), killed on destruction.
+/// `env` ("NAME=value") is added to the environment it inherits.
 class Background {
  public:
   Background(const std::vector<std::string>& argv, const std::string& netns = {},
-             const std::string& log_path = {});
+             const std::string& log_path = {}, const std::vector<std::string>& env = {});
   ~Background();
   int pid() const { return pid_; }
   /// Sends `sig` and waits for the process to exit.

@@ -38,11 +38,12 @@ struct AgentNode : Node {
     sh("mkdir -p '" + manifests + "'");
   }
 
-  void start() {
+  /// Starts the agent; `env` ("NAME=value") is added to its environment.
+  void start(const std::vector<std::string>& env = {}) {
     agent = std::make_unique<Background>(
         std::vector<std::string>{knit_binary(), "agent", "--manifests", manifests, "--node-name",
                                  "node1", "--socket", socket, "--data-dir", data_dir},
-        ns.path(), data_dir + "/agent.log");
+        ns.path(), data_dir + "/agent.log", env);
     BOOST_REQUIRE_MESSAGE(eventually([&] { return status().synced; }, 5s),
                           "agent did not start:\n" << slurp(data_dir + "/agent.log"));
   }
@@ -375,6 +376,83 @@ BOOST_AUTO_TEST_CASE(metrics_count_syncs_and_per_policy_packets, *needs_netns())
   std::this_thread::sleep_for(1100ms);
   std::string gone = http_get(node.ns, "/metrics");
   BOOST_TEST(metric(gone, allow) == -1, gone);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(watcher_agent_refused)
+
+BOOST_AUTO_TEST_CASE(a_policy_the_kernel_refuses_fails_closed_and_the_rest_is_enforced,
+                     *needs_netns()) {
+  // The kernel refuses every set of policy x/refuse-me (test/netns/refuse_shim.cpp, preloaded
+  // into the agent). Without the agent's answer to that, no commit would go through: the pods'
+  // CNI ADDs (agent "required") would time out and nothing of the directory would be enforced.
+  AgentNode node("refused");
+  node.ns.must("ip link set lo up");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  // It would allow b (app: client) into c; refused, it must allow nothing into c.
+  const std::string refused = R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: refuse-me, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: other}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]%s}]
+)";
+  auto with_ports = [&](const std::string& ports) {
+    std::string y = refused;
+    y.replace(y.find("%s"), 2, ports);
+    return y;
+  };
+  node.write("refused.yaml", with_ports(""));
+  // A second one, found after the first: egress from a (nothing below connects out of a but
+  // to c, which is closed anyway).
+  node.write("refused-2.yaml", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: refuse-me-2, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress: [{to: [{podSelector: {}}]}]
+)");
+  node.start(
+      {std::string("LD_PRELOAD=") + KNIT_TEST_REFUSE_SHIM, "KNIT_TEST_REFUSE_SET=refuse-me"});
+  TestNetns a("a"), b("b"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out << slurp(node.data_dir + "/agent.log"));
+  Proc rb = node.add_pod("x", "b", b);
+  BOOST_REQUIRE(rb.status == 0);
+  Proc rc = node.add_pod("x", "c", c);
+  BOOST_REQUIRE_MESSAGE(rc.status == 0, rc.out << slurp(node.data_dir + "/agent.log"));
+  TcpEchoServer server_a(a.path(), 80), server_c(c.path(), 80);
+
+  // The other policy is enforced; the refused one is deny-all for c.
+  BOOST_TEST(tcp_connects(b.path(), ip_of(ra), 80));
+  BOOST_TEST(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));
+  BOOST_TEST(!tcp_connects(b.path(), ip_of(rc), 80, 300ms));
+  BOOST_TEST(!tcp_connects(a.path(), ip_of(rc), 80, 300ms));
+  std::string log = slurp(node.data_dir + "/agent.log");
+  BOOST_TEST(log.find("policy x/refuse-me: the kernel refused it") != std::string::npos, log);
+  BOOST_TEST(log.find("policy x/refuse-me-2: the kernel refused it") != std::string::npos, log);
+  std::string m = http_get(node.ns, "/metrics");
+  BOOST_TEST(metric(m, "knit_policies_refused") == 2, m);
+
+  // Changed, it gets another chance, and is refused again: still closed, still counted once.
+  node.write("refused.yaml", with_ports(", ports: [{port: 80}]"));
+  node.applied();
+  BOOST_TEST(!tcp_connects(b.path(), ip_of(rc), 80, 300ms));
+  BOOST_TEST(metric(http_get(node.ns, "/metrics"), "knit_policies_refused") == 2);
+
+  // Other changes flow meanwhile: the first policy now allows c into a as well.
+  node.write("policy.yaml", allow_from("client, other"));
+  node.applied();
+  BOOST_TEST(tcp_connects(c.path(), ip_of(ra), 80));
+
+  // Deleted, it is gone from the count and c is open again (no policy selects it).
+  node.remove("refused.yaml");
+  node.applied();
+  BOOST_TEST(tcp_connects(b.path(), ip_of(rc), 80));
+  BOOST_TEST(metric(http_get(node.ns, "/metrics"), "knit_policies_refused") == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -128,9 +128,10 @@ BOOST_AUTO_TEST_CASE(agent_metrics_are_declared_from_the_start) {
   AgentMetrics am;
   std::string r = am.registry.render();
   for (const char* line :
-       {"knit_syncs_total 0\n", "knit_sync_errors_total 0\n", "knit_sync_duration_seconds_count 0\n",
+       {"knit_syncs_total 0\n", "knit_sync_errors_total 0\n",
+        "knit_sync_duration_seconds_count 0\n",
         "knit_sync_duration_seconds_bucket{le=\"0.0005\"} 0\n", "knit_rules 0\n",
-        "knit_conntrack_revoked_total 0\n", "knit_pods_local 0\n",
+        "knit_conntrack_revoked_total 0\n", "knit_pods_local 0\n", "knit_policies_refused 0\n",
         "knit_set_elements{kind=\"addrs\"} 0\n", "knit_set_elements{kind=\"maps\"} 0\n",
         "knit_api_watch_restarts_total{resource=\"pods\"} 0\n",
         "knit_api_relists_total{resource=\"networkpolicies\"} 0\n",
