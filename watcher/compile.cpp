@@ -32,10 +32,6 @@ constexpr Fam kFams[] = {
 constexpr size_t kMaxNameBase = 200;    // nft names are at most 255 bytes
 constexpr size_t kMaxObjectName = 255;  // NFT_OBJ_MAXNAMELEN less the NUL
 constexpr size_t kMaxComment = 120;
-/// Pod refreshes remembered for bringing peer sets up to date; past that, sets are recomputed.
-constexpr size_t kMaxJournal = size_t{1} << 16;
-/// Addresses re-decided one by one before a peer set is rather recomputed whole.
-constexpr size_t kMaxCatchUp = 2048;
 
 uint8_t proto_number(Protocol p) {
   switch (p) {
@@ -256,7 +252,10 @@ void Compiler::PodIndex::erase(std::string_view key) {
 }
 
 std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
-  if (journal_.size() >= kMaxJournal) forget_memo();
+  if (journal_.size() >= kMaxJournal) {
+    forget_memo();
+    ++memo_stats_.trimmed;
+  }
   std::optional<PodState> old;
   // Drop the old state from the indexes, then re-add it from the view. Its old and new
   // addresses are all a peer set can gain or lose through this pod.
@@ -295,6 +294,7 @@ std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
 
 void Compiler::refresh_namespace(std::string_view name) {
   forget_memo();  // namespace labels decide whole namespaces' membership
+  ++memo_stats_.forgotten;
   if (auto it = synthetic_.find(name); it != synthetic_.end()) synthetic_.erase(it);
 }
 
@@ -427,7 +427,11 @@ bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& 
   const bool hosts = !e.set->interval;
   // Re-deciding an address costs a lookup and a few selector matches; recomputing costs a walk
   // over every pod of the selected namespaces. Sets asked for rarely collect long journals.
-  if (touched.size() > kMaxCatchUp) return false;
+  if (touched.size() > kMaxCatchUp) {
+    ++memo_stats_.recomputed;
+    return false;
+  }
+  ++memo_stats_.caught_up;
   // The set is normalize(ipBlock ranges + member pods' addresses). The ipBlock ranges do not
   // move with pods, and a pod address outside them is an element of its own ([a, a]: adjacent
   // ranges are not merged). So each touched address outside the ipBlocks is an element exactly

@@ -124,6 +124,26 @@ struct MemoEntry {
   uint64_t seen = 0;
 };
 
+/// Addresses of pod refreshes remembered for bringing memoised peer sets up to date; at this
+/// length the journal and every memo are dropped, and sets are recomputed when next asked for.
+inline constexpr size_t kMaxJournal = size_t{1} << 16;
+/// Addresses re-decided one by one before a peer set is rather recomputed whole.
+inline constexpr size_t kMaxCatchUp = 2048;
+
+/// How the memoised peer sets were kept up to date: which of the compiler's paths ran, counted
+/// since it was made (their results must not differ, so only a count tells them apart).
+struct MemoStats {
+  uint64_t caught_up = 0;   ///< brought up to date by re-deciding journaled addresses
+  uint64_t recomputed = 0;  ///< recomputed whole: more than kMaxCatchUp addresses to re-decide
+  uint64_t trimmed = 0;     ///< every memo dropped: the journal reached kMaxJournal
+  uint64_t forgotten = 0;   ///< every memo dropped: a namespace changed
+  MemoStats& operator+=(const MemoStats& o) noexcept {
+    caught_up += o.caught_up, recomputed += o.recomputed;
+    trimmed += o.trimmed, forgotten += o.forgotten;
+    return *this;
+  }
+};
+
 /// The compiler with its indexes over a view, kept up to date one pod at a time so that an
 /// event costs work proportional to what it touches, not to the cluster.
 ///
@@ -163,6 +183,7 @@ class Compiler {
   /// A namespace's labels (a namespace without an object still has its name label).
   const Labels& namespace_labels(std::string_view ns) const;
   const ClusterView& view() const noexcept { return view_; }
+  const MemoStats& memo_stats() const noexcept { return memo_stats_; }
 
  private:
   template <class F>
@@ -212,6 +233,7 @@ class Compiler {
   mutable std::map<std::string, MemoEntry, std::less<>> memo_;
   mutable std::vector<IpAddr> journal_;
   mutable uint64_t journal_base_ = 0;  ///< sequence number of journal_[0]
+  mutable MemoStats memo_stats_;
 };
 
 /// The desired `inet knit` table for `view`. Deterministic: the same view gives the same value.

@@ -145,8 +145,19 @@ void Reconciler::check(nl::Socket& sock, const ClusterView& view) const {
   nft::check(sock, nft::plan(current, desired));
 }
 
-size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
+MemoStats Reconciler::memo_stats() const {
+  MemoStats out = retired_memo_;
+  if (compiler_) out += compiler_->memo_stats();
+  return out;
+}
+
+void Reconciler::drop_compiler() {
+  if (compiler_) retired_memo_ += compiler_->memo_stats();
   compiler_.reset();
+}
+
+size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
+  drop_compiler();
   auto compiler = std::make_unique<Compiler>(view);
   std::map<std::string, PolicyOutput, std::less<>> outputs;
   for (const auto& [key, p] : view.policies) outputs.emplace(key, compiler->policy(p));
@@ -467,7 +478,7 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
       }
     }
     index_sets();
-    compiler_.reset();  // indexes and facts moved ahead of the kernel: start over next time
+    drop_compiler();  // indexes and facts moved ahead of the kernel: start over next time
     throw;
   }
   for (auto& [name, c] : new_chains) {

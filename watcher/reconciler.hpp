@@ -61,6 +61,9 @@ class Reconciler {
   };
   Stats stats() const;
 
+  /// How the compilers this reconciler used (a new one per full sync) kept peer sets up to date.
+  MemoStats memo_stats() const;
+
   /// The committed state, for evaluating flows (watcher/evaluate.hpp).
   const PolicySet* policy_set(std::string_view name) const;
   const nft::Set* dispatch_map(std::string_view name) const;
@@ -101,8 +104,11 @@ class Reconciler {
   nft::Ruleset whole_table(const Compiler& compiler,
                            const std::map<std::string, PolicyOutput, std::less<>>& outputs) const;
   void index_sets();
+  /// Drops the compiler; its memo counts go to retired_memo_.
+  void drop_compiler();
 
   std::unique_ptr<Compiler> compiler_;
+  MemoStats retired_memo_;
   std::map<std::string, PolicyOutput, std::less<>> outputs_;
   std::vector<nft::Set> dispatch_;
   std::map<std::string, nft::Chain, std::less<>> chains_;  // namespace chains only
