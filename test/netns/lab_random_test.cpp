@@ -17,7 +17,7 @@
 // reachable when the destination serves the port and the policies allow the connection). On a
 // mismatch the message has the seed, the objects as YAML and the differing pairs; replay one
 // round in a fresh lab with KNIT_RANDOM_SEED=<seed> (with --log_level=message it prints the
-// round's objects).
+// round's objects). KNIT_RANDOM_SEEDS=<first>:<count> runs other seeds in one lab, for soaks.
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -723,12 +723,40 @@ Cluster oracle_cluster(const Objects& objects,
   return cluster_from_objects(list);
 }
 
+/// The rounds to run in one lab: KNIT_RANDOM_SEED=<n> replays one round in a fresh lab;
+/// KNIT_RANDOM_SEEDS=<first>:<count> runs consecutive seeds (a soak of the incremental path
+/// between rounds); else kSeeds.
+std::vector<uint64_t> seeds() {
+  if (const char* s = std::getenv("KNIT_RANDOM_SEED")) return {std::stoull(s, nullptr, 0)};
+  if (const char* s = std::getenv("KNIT_RANDOM_SEEDS")) {
+    std::string text = s;
+    auto colon = text.find(':');
+    uint64_t first = std::stoull(text.substr(0, colon), nullptr, 0);
+    uint64_t count = colon == std::string::npos ? 1 : std::stoull(text.substr(colon + 1));
+    std::vector<uint64_t> out;
+    for (uint64_t i = 0; i < count; ++i) out.push_back(first + i);
+    return out;
+  }
+  return {std::begin(kSeeds), std::end(kSeeds)};
+}
+
+/// How to replay the round of `seed`: alone, and with the rounds that ran before it in this lab.
+std::string replay_hint(uint64_t seed) {
+  std::string out = "replay: KNIT_RANDOM_SEED=" + std::to_string(seed);
+  auto all = seeds();
+  if (all.front() != seed) {
+    out += std::getenv("KNIT_RANDOM_SEEDS")
+               ? " or KNIT_RANDOM_SEEDS=" + std::to_string(all.front()) + ":" +
+                     std::to_string(seed - all.front() + 1)
+               : " or the default run";
+  }
+  return out + " netns_lab --run_test=lab_random";
+}
+
 std::string report(uint64_t seed, const std::string& phase, const Objects& objects,
                    const std::map<std::pair<std::string, int>, std::string>& ips,
                    const std::vector<std::string>& differences) {
-  std::string out = "seed " + std::to_string(seed) +
-                    " (replay: KNIT_RANDOM_SEED=" + std::to_string(seed) +
-                    " netns_lab --run_test=lab_random), " + phase +
+  std::string out = "seed " + std::to_string(seed) + " (" + replay_hint(seed) + "), " + phase +
                     ": the datapath and the oracle disagree\npods:\n";
   for (const auto& [key, obj] : objects) {
     if (obj.at("kind") != "Pod") continue;
@@ -779,11 +807,6 @@ std::vector<std::string> compare(RandomLab& lab, const Cluster& cluster,
     }
   }
   return out;
-}
-
-std::vector<uint64_t> seeds() {
-  if (const char* s = std::getenv("KNIT_RANDOM_SEED")) return {std::stoull(s, nullptr, 0)};
-  return {std::begin(kSeeds), std::end(kSeeds)};
 }
 
 }  // namespace
