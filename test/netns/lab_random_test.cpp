@@ -3,16 +3,17 @@
 // test/oracle/, which shares no code with knit's compiler.
 //
 // Each round is a function of its seed alone: 2-3 namespaces and 6-9 pods with random labels
-// and containerPorts (named ports whose numbers and protocols differ between pods, sidecars),
-// and 3-5 policies (ingress and egress, pod and namespace selectors with matchLabels and
-// matchExpressions, ipBlock with except, ports with protocols, endPort and names, policyTypes
-// written or inferred). The first round brings a fresh lab up (the agent's start-up path); the
-// later ones rewrite its directory (the agent's incremental path), so pods, labels, ports and
-// policies change under a loaded table. A round goes in two phases, because an ipBlock can only
-// name a pod's address once the pod is wired:
+// and containerPorts (TCP, UDP and SCTP; named ports whose numbers and protocols differ between
+// pods, sidecars), and 3-5 policies (ingress and egress, pod and namespace selectors with
+// matchLabels and matchExpressions, {} also written with empty lists, ipBlock with except and
+// cidrs with host bits set, ports with protocols, endPort and names, empty peer and port lists,
+// policyTypes written, empty or inferred). The first round brings a fresh lab up (the agent's
+// start-up path); the later ones rewrite its directory (the agent's incremental path), so pods,
+// labels, ports and policies change under a loaded table. A round goes in two phases, because
+// an ipBlock can only name a pod's address once the pod is wired:
 //   1. namespaces, pods and the policies without an ipBlock placeholder; probe TCP/80;
 //   2. every policy, placeholders replaced by the lab's addresses; probe TCP (numeric and named
-//      ports, IPv4, on some rounds IPv6) and on some rounds UDP.
+//      ports, IPv4, on some rounds IPv6), on some rounds UDP and on some SCTP.
 // Every probe is every pod to every other pod, compared cell by cell with the oracle (a cell is
 // reachable when the destination serves the port and the policies allow the connection). On a
 // mismatch the message has the seed, the objects as YAML and the differing pairs; replay one
@@ -95,7 +96,16 @@ json labels(Rng& rng, const Vocabulary& vocab, int percent_each) {
 /// sometimes, else one or two terms (matchLabels entries or matchExpressions), now and then
 /// with a value no object has.
 json selector(Rng& rng, const Vocabulary& vocab, const std::vector<std::string>& namespaces) {
-  if (rng.chance(20)) return json::object();
+  if (rng.chance(20)) {  // everything, also written with empty lists (the same selector)
+    switch (rng.below(4)) {
+      case 0:
+        return {{"matchLabels", json::object()}};
+      case 1:
+        return {{"matchExpressions", json::array()}};
+      default:
+        return json::object();
+    }
+  }
   auto value_of = [&](const std::vector<std::string>& values) {
     return rng.chance(10) ? std::string("none") : rng.pick(values);
   };
@@ -153,6 +163,8 @@ json ip_block(Rng& rng, const std::vector<GenPod>& pods) {
       std::string p = anchor();
       int len = bits - rng.between(0, 6);
       b["cidr"] = "${cidr " + p + " " + std::to_string(len) + "}";
+      // The API takes a cidr with host bits set ("10.77.0.5/29") as its network.
+      if (len < bits && rng.chance(30)) b["cidr"] = "${ip " + p + "}/" + std::to_string(len);
       if (len < bits && rng.chance(50)) {
         except.push_back("${cidr " + p + " " + std::to_string(rng.between(len + 1, bits)) + "}");
       }
@@ -224,6 +236,10 @@ json port_entry(Rng& rng) {
       {{"protocol", "UDP"}},
       {{"protocol", "TCP"}},
       {{"protocol", "SCTP"}, {"port", 80}},
+      {{"protocol", "SCTP"}, {"port", 79}, {"endPort", 81}},
+      {{"protocol", "SCTP"}, {"port", "http"}},
+      {{"protocol", "SCTP"}, {"port", "sctp"}},
+      {{"protocol", "SCTP"}},
   };
   return rng.pick(kPorts);
 }
@@ -232,17 +248,22 @@ json rule(Rng& rng, const std::vector<GenPod>& pods, const std::vector<std::stri
           const char* peers_key) {
   json r = json::object();
   if (rng.chance(5)) return r;  // everything
+  // An empty list is written now and then where a list is left out: the same rule.
   if (rng.chance(85)) {
     json peers = json::array();
     int n = rng.chance(75) ? 1 : 2;
     for (int i = 0; i < n; ++i) peers.push_back(peer(rng, pods, namespaces));
     r[peers_key] = peers;
+  } else if (rng.chance(30)) {
+    r[peers_key] = json::array();
   }
   if (rng.chance(65)) {
     json ports = json::array();
     int n = rng.chance(75) ? 1 : 2;
     for (int i = 0; i < n; ++i) ports.push_back(port_entry(rng));
     r["ports"] = ports;
+  } else if (rng.chance(15)) {
+    r["ports"] = json::array();
   }
   return r;
 }
@@ -253,8 +274,9 @@ json policy(Rng& rng, int index, const std::vector<GenPod>& pods,
   spec["podSelector"] = selector(rng, kPodLabels, {});
   bool ingress = true, egress = false;
   switch (rng.below(4)) {
-    case 0:  // policyTypes absent: inferred from the rules written
+    case 0:  // policyTypes absent or empty: inferred from the rules written
       egress = rng.chance(50);
+      if (rng.chance(25)) spec["policyTypes"] = json::array();
       break;
     case 1:
       spec["policyTypes"] = json::array({"Ingress"});
@@ -280,7 +302,7 @@ json policy(Rng& rng, int index, const std::vector<GenPod>& pods,
   if (egress || rng.chance(10)) {
     json rules = json::array();
     int n = rng.below(3);
-    if (!spec.contains("policyTypes")) n = std::max(n, 1);  // so that Egress is inferred
+    if (spec.value("policyTypes", json::array()).empty()) n = std::max(n, 1);  // Egress inferred
     for (int i = 0; i < n; ++i) rules.push_back(rule(rng, pods, namespaces, "to"));
     if (!rules.empty() || rng.chance(50)) spec["egress"] = rules;
   }
@@ -293,7 +315,8 @@ json policy(Rng& rng, int index, const std::vector<GenPod>& pods,
 
 /// containerPorts: per slot absent, unnamed or named. Names are unique within a pod (given in
 /// a random slot order), and the same name means different numbers and protocols on different
-/// pods ("http" is TCP 80, TCP 8080 or UDP 80; "dns" UDP 53, UDP 5353, TCP 53 or TCP 81).
+/// pods ("http" is TCP 80, TCP 8080, UDP 80 or SCTP 80; "dns" UDP 53, UDP 5353, TCP 53 or
+/// TCP 81).
 json container_ports(Rng& rng) {
   struct Slot {
     int port;
@@ -303,7 +326,7 @@ json container_ports(Rng& rng) {
   static const std::vector<Slot> kSlots = {
       {80, "TCP", {"http"}}, {8080, "TCP", {"http", "alt"}}, {81, "TCP", {"metrics", "dns"}},
       {53, "TCP", {"dns"}},  {53, "UDP", {"dns"}},           {5353, "UDP", {"dns"}},
-      {80, "UDP", {"http"}}};
+      {80, "UDP", {"http"}}, {80, "SCTP", {"sctp", "http"}}};
   std::vector<size_t> order(kSlots.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   for (size_t i = order.size() - 1; i > 0; --i) {
@@ -699,6 +722,11 @@ std::vector<ProbeSpec> final_probes(uint64_t seed) {
     out.push_back({53, Protocol::kUdp, family});
     out.push_back({std::string("dns"), Protocol::kUdp, family});
     out.push_back({rng.pick(udp_extra), Protocol::kUdp, family});
+  }
+  if (rng.chance(35)) {  // the raw-socket SCTP INIT probe (lab/sctp.hpp)
+    int family = rng.chance(70) ? 4 : 6;
+    out.push_back({80, Protocol::kSctp, family});
+    out.push_back({std::string(rng.chance(50) ? "sctp" : "http"), Protocol::kSctp, family});
   }
   return out;
 }
