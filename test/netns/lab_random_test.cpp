@@ -9,11 +9,13 @@
 // cidrs with host bits set, ports with protocols, endPort and names, empty peer and port lists,
 // policyTypes written, empty or inferred). The first round brings a fresh lab up (the agent's
 // start-up path); the later ones rewrite its directory (the agent's incremental path), so pods,
-// labels, ports and policies change under a loaded table. A round goes in two phases, because
+// labels, ports and policies change under a loaded table. A round goes in three phases, because
 // an ipBlock can only name a pod's address once the pod is wired:
 //   1. namespaces, pods and the policies without an ipBlock placeholder; probe TCP/80;
 //   2. every policy, placeholders replaced by the lab's addresses; probe TCP (numeric and named
-//      ports, IPv4, on some rounds IPv6), on some rounds UDP and on some SCTP.
+//      ports, IPv4, on some rounds IPv6), on some rounds UDP and on some SCTP;
+//   3. a namespace and pods relabelled, a pod replaced (maybe on the address an ipBlock names),
+//      a policy deleted; probe TCP/80 and one other port.
 // Every probe is every pod to every other pod, compared cell by cell with the oracle (a cell is
 // reachable when the destination serves the port and the policies allow the connection). On a
 // mismatch the message has the seed, the objects as YAML and the differing pairs; replay one
@@ -421,6 +423,54 @@ Objects generate(uint64_t seed) {
   return out;
 }
 
+/// Sets, changes or removes one label of `meta` from `vocab`: a change every time.
+void flip_label(Rng& rng, json& meta, const Vocabulary& vocab) {
+  json l = meta.value("labels", json::object());
+  const auto& [key, values] = rng.pick(vocab);
+  if (l.contains(key) && rng.chance(40)) {
+    l.erase(key);
+  } else {
+    std::vector<std::string> others;
+    for (const auto& v : values) {
+      if (!l.contains(key) || l[key] != v) others.push_back(v);
+    }
+    l[key] = rng.pick(others);
+  }
+  if (l.empty()) {
+    meta.erase("labels");
+  } else {
+    meta["labels"] = l;
+  }
+}
+
+/// Phase 3 of a round: its cluster a moment later, under loaded rules. A namespace and a few
+/// pods are relabelled (selectors must be re-evaluated), a pod may go and another come (maybe
+/// on the freed address, which an ipBlock may still name), a policy may be deleted. A function
+/// of the seed and the phase 2 objects.
+Objects mutate(uint64_t seed, Objects objects) {
+  Rng rng(seed ^ 0xd1b54a32d192ed03ULL);
+  std::vector<std::string> namespaces, pods, policies;
+  for (const auto& [key, obj] : objects) {
+    const std::string kind = obj.at("kind");
+    (kind == "Namespace" ? namespaces : kind == "Pod" ? pods : policies).push_back(key);
+  }
+  if (rng.chance(60)) flip_label(rng, objects[rng.pick(namespaces)]["metadata"], kNamespaceLabels);
+  for (int i = rng.below(3); i > 0; --i) {
+    flip_label(rng, objects[rng.pick(pods)]["metadata"], kPodLabels);
+  }
+  if (rng.chance(30) && pods.size() > 3) {
+    const std::string gone = rng.pick(pods);
+    std::string ns = objects[gone]["metadata"]["namespace"];
+    objects.erase(gone);
+    if (rng.chance(60)) {
+      json p = pod_object(rng, GenPod{ns, "q" + std::to_string(rng.below(5))});
+      objects[object_key(p)] = p;
+    }
+  }
+  if (rng.chance(20) && !policies.empty()) objects.erase(rng.pick(policies));
+  return objects;
+}
+
 bool has_placeholder(const json& obj) {
   return obj.dump().find("${") != std::string::npos;
 }
@@ -731,6 +781,16 @@ std::vector<ProbeSpec> final_probes(uint64_t seed) {
   return out;
 }
 
+/// The probes of phase 3: TCP/80 and one other.
+std::vector<ProbeSpec> later_probes(uint64_t seed) {
+  Rng rng(seed ^ 0x94d049bb133111ebULL);
+  static const std::vector<ProbeSpec> kOther = {{std::string("http"), Protocol::kTcp, 4},
+                                                {80, Protocol::kTcp, 6},
+                                                {53, Protocol::kUdp, 4},
+                                                {80, Protocol::kSctp, 4}};
+  return {{80, Protocol::kTcp, 4}, rng.pick(kOther)};
+}
+
 /// The objects as the oracle reads them: pods get the lab's addresses as status.podIPs.
 Cluster oracle_cluster(const Objects& objects,
                        const std::map<std::pair<std::string, int>, std::string>& ips) {
@@ -882,6 +942,21 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
     }
     auto diff2 = compare(lab, oracle_cluster(phase2, ips), final_probes(seed), tally);
     BOOST_TEST(diff2.empty(), report(seed, "phase 2 (every policy)", phase2, ips, diff2));
+    // Phase 3: relabelled, a pod replaced, a policy deleted.
+    Objects phase3 = mutate(seed, phase2);
+    std::set<std::string> pods3;
+    for (const auto& [key, obj] : phase3) {
+      if (obj.at("kind") == "Pod") pods3.insert(key.substr(4));
+    }
+    try {
+      lab.rewrite(phase3);
+      ips = lab.wait_wired(pods3);
+    } catch (const std::exception& e) {
+      BOOST_FAIL("seed " << seed << " phase 3: " << e.what());
+    }
+    auto diff3 = compare(lab, oracle_cluster(phase3, ips), later_probes(seed), tally);
+    BOOST_TEST(diff3.empty(), report(seed, "phase 3 (relabelled, a pod replaced, a policy deleted)",
+                                     phase3, ips, diff3));
     BOOST_TEST_MESSAGE(
         "seed "
         << seed << ": " << pods.size() << " pods, " << all.size() - pods.size()
