@@ -14,8 +14,8 @@
 //   1. namespaces, pods and the policies without an ipBlock placeholder; probe TCP/80;
 //   2. every policy, placeholders replaced by the lab's addresses; probe TCP (numeric and named
 //      ports, IPv4, on some rounds IPv6), on some rounds UDP and on some SCTP;
-//   3. a namespace and pods relabelled, a pod replaced (maybe on the address an ipBlock names),
-//      a policy deleted; probe TCP/80 and one other port.
+//   3. a namespace and pods relabelled, a pod replaced (an ipBlock may name the gone address),
+//      a policy edited (podSelector or policyTypes), one deleted; probe TCP/80 and one other.
 // Every probe is every pod to every other pod, compared cell by cell with the oracle (a cell is
 // reachable when the destination serves the port and the policies allow the connection). On a
 // mismatch the message has the seed, the objects as YAML and the differing pairs; replay one
@@ -444,9 +444,10 @@ void flip_label(Rng& rng, json& meta, const Vocabulary& vocab) {
 }
 
 /// Phase 3 of a round: its cluster a moment later, under loaded rules. A namespace and a few
-/// pods are relabelled (selectors must be re-evaluated), a pod may go and another come (maybe
-/// on the freed address, which an ipBlock may still name), a policy may be deleted. A function
-/// of the seed and the phase 2 objects.
+/// pods are relabelled (selectors must be re-evaluated), a pod may go (an ipBlock may still name
+/// its address; the lab's IPAM hands out addresses round-robin, so a new pod gets a fresh one)
+/// and another come, a policy's podSelector or policyTypes may be edited and a policy deleted.
+/// A function of the seed and the phase 2 objects.
 Objects mutate(uint64_t seed, Objects objects) {
   Rng rng(seed ^ 0xd1b54a32d192ed03ULL);
   std::vector<std::string> namespaces, pods, policies;
@@ -465,6 +466,16 @@ Objects mutate(uint64_t seed, Objects objects) {
     if (rng.chance(60)) {
       json p = pod_object(rng, GenPod{ns, "q" + std::to_string(rng.below(5))});
       objects[object_key(p)] = p;
+    }
+  }
+  if (rng.chance(30) && !policies.empty()) {  // whom a policy selects, or its types, edited
+    json& spec = objects[rng.pick(policies)]["spec"];
+    if (rng.chance(50)) {
+      spec["podSelector"] = selector(rng, kPodLabels, {});
+    } else {
+      static const std::vector<json> kTypes = {json::array({"Ingress"}), json::array({"Egress"}),
+                                               json::array({"Ingress", "Egress"}), json::array()};
+      spec["policyTypes"] = rng.pick(kTypes);
     }
   }
   if (rng.chance(20) && !policies.empty()) objects.erase(rng.pick(policies));
@@ -942,7 +953,7 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
     }
     auto diff2 = compare(lab, oracle_cluster(phase2, ips), final_probes(seed), tally);
     BOOST_TEST(diff2.empty(), report(seed, "phase 2 (every policy)", phase2, ips, diff2));
-    // Phase 3: relabelled, a pod replaced, a policy deleted.
+    // Phase 3: relabelled, a pod replaced, a policy edited, one deleted.
     Objects phase3 = mutate(seed, phase2);
     std::set<std::string> pods3;
     for (const auto& [key, obj] : phase3) {
@@ -955,7 +966,7 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
       BOOST_FAIL("seed " << seed << " phase 3: " << e.what());
     }
     auto diff3 = compare(lab, oracle_cluster(phase3, ips), later_probes(seed), tally);
-    BOOST_TEST(diff3.empty(), report(seed, "phase 3 (relabelled, a pod replaced, a policy deleted)",
+    BOOST_TEST(diff3.empty(), report(seed, "phase 3 (relabelled, a pod replaced, policies edited)",
                                      phase3, ips, diff3));
     BOOST_TEST_MESSAGE(
         "seed "
