@@ -516,16 +516,20 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
                                                      Family f) const {
   const PolicyRule& rule = p.egress.at(k);
   // Named ports resolve against each destination pod: (peer pod address, protocol, its port).
-  // Addresses that are not pods (ipBlocks) never match a name.
+  // An ipBlock peer's pods are those whose addresses it holds; other addresses never match a
+  // name.
   std::vector<Tuple> tuples;
-  auto add_pod = [&](const PodState& st) {
+  auto add_address = [&](const PodState& st, const IpAddr& ip) {
     for (const auto& pp : rule.ports) {
       if (!is_named(pp)) continue;
-      auto range = resolve(pp, st.pod);
-      if (!range) continue;
-      for (const auto& ip : st.ips) {
-        if (ip.family() == f) tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
+      if (auto range = resolve(pp, st.pod)) {
+        tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
       }
+    }
+  };
+  auto add_pod = [&](const PodState& st) {
+    for (const auto& ip : st.ips) {
+      if (ip.family() == f) add_address(st, ip);
     }
   };
   if (rule.peers.empty()) {
@@ -534,7 +538,16 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
     }
   } else {
     for (const auto& peer : rule.peers) {
-      if (!peer.ip_block) for_each_peer_pod(peer, p.namespace_, add_pod);
+      if (!peer.ip_block) {
+        for_each_peer_pod(peer, p.namespace_, add_pod);
+        continue;
+      }
+      if (peer.ip_block->cidr.family() != f) continue;
+      for (const auto& r : subtract(peer.ip_block->cidr, peer.ip_block->except)) {
+        for (auto it = by_ip_.lower_bound(r.lo); it != by_ip_.end() && !(r.hi < it->first); ++it) {
+          if (it->second->eligible) add_address(*it->second, it->first);
+        }
+      }
     }
   }
   auto s = std::make_shared<PolicySet>();

@@ -18,6 +18,17 @@ bool is_namespace_chain(std::string_view name) {
   return name.starts_with("ingress/") || name.starts_with("egress/");
 }
 
+/// Whether one of `ips` lies in `b` (its cidr, none of its excepts).
+bool holds_any(const IpBlock& b, const std::vector<IpAddr>& ips) {
+  for (const auto& ip : ips) {
+    if (b.cidr.contains(ip) && std::none_of(b.except.begin(), b.except.end(),
+                                            [&](const Prefix& e) { return e.contains(ip); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool has_named_port(const PolicyRule& r) {
   for (const auto& pp : r.ports) {
     if (pp.port && std::holds_alternative<std::string>(*pp.port)) return true;
@@ -208,8 +219,12 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
           const PolicyRule& r = rules[k];
           bool named = egress && has_named_port(r) && !f.ports->empty();
           bool selected = r.peers.empty();
+          bool in_block = false;  // named ports resolve against the pods an ipBlock holds
           for (const auto& peer : r.peers) {
-            if (peer.ip_block) continue;  // addresses, not pods: unaffected by pod changes
+            if (peer.ip_block) {  // its peer set holds addresses: unaffected by pod changes
+              in_block = in_block || (named && holds_any(*peer.ip_block, f.ips));
+              continue;
+            }
             bool ns_ok = peer.namespace_selector
                              ? matches(*peer.namespace_selector, ns_labels)
                              : p.namespace_ == f.ns;
@@ -218,8 +233,8 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
               break;
             }
           }
-          if (!selected) continue;
-          if (!r.peers.empty()) {
+          if (!selected && !in_block) continue;
+          if (selected && !r.peers.empty()) {
             for (int i = 0; i < 2; ++i) {
               Family fa = i == 0 ? Family::kV4 : Family::kV6;
               if (fam[i]) out.peer_sets.insert(peer_set_name(p, r, fa));

@@ -3,21 +3,24 @@
 // test/oracle/, which shares no code with knit's compiler.
 //
 // Each round is a function of its seed alone: 2-3 namespaces and 6-9 pods with random labels
-// and containerPorts (named ports whose numbers and protocols differ between pods, sidecars),
-// and 3-5 policies (ingress and egress, pod and namespace selectors with matchLabels and
-// matchExpressions, ipBlock with except, ports with protocols, endPort and names, policyTypes
-// written or inferred). The first round brings a fresh lab up (the agent's start-up path); the
-// later ones rewrite its directory (the agent's incremental path), so pods, labels, ports and
-// policies change under a loaded table. A round goes in two phases, because an ipBlock can only
-// name a pod's address once the pod is wired:
+// and containerPorts (TCP, UDP and SCTP; named ports whose numbers and protocols differ between
+// pods, sidecars), and 3-5 policies (ingress and egress, pod and namespace selectors with
+// matchLabels and matchExpressions, {} also written with empty lists, ipBlock with except and
+// cidrs with host bits set, ports with protocols, endPort and names, empty peer and port lists,
+// policyTypes written, empty or inferred). The first round brings a fresh lab up (the agent's
+// start-up path); the later ones rewrite its directory (the agent's incremental path), so pods,
+// labels, ports and policies change under a loaded table. A round goes in three phases, because
+// an ipBlock can only name a pod's address once the pod is wired:
 //   1. namespaces, pods and the policies without an ipBlock placeholder; probe TCP/80;
 //   2. every policy, placeholders replaced by the lab's addresses; probe TCP (numeric and named
-//      ports, IPv4, on some rounds IPv6) and on some rounds UDP.
+//      ports, IPv4, on some rounds IPv6), on some rounds UDP and on some SCTP;
+//   3. a namespace and pods relabelled, a pod replaced (an ipBlock may name the gone address),
+//      a policy edited (podSelector or policyTypes), one deleted; probe one port.
 // Every probe is every pod to every other pod, compared cell by cell with the oracle (a cell is
 // reachable when the destination serves the port and the policies allow the connection). On a
 // mismatch the message has the seed, the objects as YAML and the differing pairs; replay one
 // round in a fresh lab with KNIT_RANDOM_SEED=<seed> (with --log_level=message it prints the
-// round's objects).
+// round's objects). KNIT_RANDOM_SEEDS=<first>:<count> runs other seeds in one lab, for soaks.
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -95,7 +98,16 @@ json labels(Rng& rng, const Vocabulary& vocab, int percent_each) {
 /// sometimes, else one or two terms (matchLabels entries or matchExpressions), now and then
 /// with a value no object has.
 json selector(Rng& rng, const Vocabulary& vocab, const std::vector<std::string>& namespaces) {
-  if (rng.chance(20)) return json::object();
+  if (rng.chance(20)) {  // everything, also written with empty lists (the same selector)
+    switch (rng.below(4)) {
+      case 0:
+        return {{"matchLabels", json::object()}};
+      case 1:
+        return {{"matchExpressions", json::array()}};
+      default:
+        return json::object();
+    }
+  }
   auto value_of = [&](const std::vector<std::string>& values) {
     return rng.chance(10) ? std::string("none") : rng.pick(values);
   };
@@ -153,6 +165,8 @@ json ip_block(Rng& rng, const std::vector<GenPod>& pods) {
       std::string p = anchor();
       int len = bits - rng.between(0, 6);
       b["cidr"] = "${cidr " + p + " " + std::to_string(len) + "}";
+      // The API takes a cidr with host bits set ("10.77.0.5/29") as its network.
+      if (len < bits && rng.chance(30)) b["cidr"] = "${ip " + p + "}/" + std::to_string(len);
       if (len < bits && rng.chance(50)) {
         except.push_back("${cidr " + p + " " + std::to_string(rng.between(len + 1, bits)) + "}");
       }
@@ -224,6 +238,10 @@ json port_entry(Rng& rng) {
       {{"protocol", "UDP"}},
       {{"protocol", "TCP"}},
       {{"protocol", "SCTP"}, {"port", 80}},
+      {{"protocol", "SCTP"}, {"port", 79}, {"endPort", 81}},
+      {{"protocol", "SCTP"}, {"port", "http"}},
+      {{"protocol", "SCTP"}, {"port", "sctp"}},
+      {{"protocol", "SCTP"}},
   };
   return rng.pick(kPorts);
 }
@@ -232,17 +250,22 @@ json rule(Rng& rng, const std::vector<GenPod>& pods, const std::vector<std::stri
           const char* peers_key) {
   json r = json::object();
   if (rng.chance(5)) return r;  // everything
+  // An empty list is written now and then where a list is left out: the same rule.
   if (rng.chance(85)) {
     json peers = json::array();
     int n = rng.chance(75) ? 1 : 2;
     for (int i = 0; i < n; ++i) peers.push_back(peer(rng, pods, namespaces));
     r[peers_key] = peers;
+  } else if (rng.chance(30)) {
+    r[peers_key] = json::array();
   }
   if (rng.chance(65)) {
     json ports = json::array();
     int n = rng.chance(75) ? 1 : 2;
     for (int i = 0; i < n; ++i) ports.push_back(port_entry(rng));
     r["ports"] = ports;
+  } else if (rng.chance(15)) {
+    r["ports"] = json::array();
   }
   return r;
 }
@@ -253,8 +276,9 @@ json policy(Rng& rng, int index, const std::vector<GenPod>& pods,
   spec["podSelector"] = selector(rng, kPodLabels, {});
   bool ingress = true, egress = false;
   switch (rng.below(4)) {
-    case 0:  // policyTypes absent: inferred from the rules written
+    case 0:  // policyTypes absent or empty: inferred from the rules written
       egress = rng.chance(50);
+      if (rng.chance(25)) spec["policyTypes"] = json::array();
       break;
     case 1:
       spec["policyTypes"] = json::array({"Ingress"});
@@ -280,7 +304,7 @@ json policy(Rng& rng, int index, const std::vector<GenPod>& pods,
   if (egress || rng.chance(10)) {
     json rules = json::array();
     int n = rng.below(3);
-    if (!spec.contains("policyTypes")) n = std::max(n, 1);  // so that Egress is inferred
+    if (spec.value("policyTypes", json::array()).empty()) n = std::max(n, 1);  // Egress inferred
     for (int i = 0; i < n; ++i) rules.push_back(rule(rng, pods, namespaces, "to"));
     if (!rules.empty() || rng.chance(50)) spec["egress"] = rules;
   }
@@ -293,7 +317,8 @@ json policy(Rng& rng, int index, const std::vector<GenPod>& pods,
 
 /// containerPorts: per slot absent, unnamed or named. Names are unique within a pod (given in
 /// a random slot order), and the same name means different numbers and protocols on different
-/// pods ("http" is TCP 80, TCP 8080 or UDP 80; "dns" UDP 53, UDP 5353, TCP 53 or TCP 81).
+/// pods ("http" is TCP 80, TCP 8080, UDP 80 or SCTP 80; "dns" UDP 53, UDP 5353, TCP 53 or
+/// TCP 81).
 json container_ports(Rng& rng) {
   struct Slot {
     int port;
@@ -303,7 +328,7 @@ json container_ports(Rng& rng) {
   static const std::vector<Slot> kSlots = {
       {80, "TCP", {"http"}}, {8080, "TCP", {"http", "alt"}}, {81, "TCP", {"metrics", "dns"}},
       {53, "TCP", {"dns"}},  {53, "UDP", {"dns"}},           {5353, "UDP", {"dns"}},
-      {80, "UDP", {"http"}}};
+      {80, "UDP", {"http"}}, {80, "SCTP", {"sctp", "http"}}};
   std::vector<size_t> order(kSlots.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   for (size_t i = order.size() - 1; i > 0; --i) {
@@ -396,6 +421,65 @@ Objects generate(uint64_t seed) {
     if (!out.count(key)) out[key] = p;
   }
   return out;
+}
+
+/// Sets, changes or removes one label of `meta` from `vocab`: a change every time.
+void flip_label(Rng& rng, json& meta, const Vocabulary& vocab) {
+  json l = meta.value("labels", json::object());
+  const auto& [key, values] = rng.pick(vocab);
+  if (l.contains(key) && rng.chance(40)) {
+    l.erase(key);
+  } else {
+    std::vector<std::string> others;
+    for (const auto& v : values) {
+      if (!l.contains(key) || l[key] != v) others.push_back(v);
+    }
+    l[key] = rng.pick(others);
+  }
+  if (l.empty()) {
+    meta.erase("labels");
+  } else {
+    meta["labels"] = l;
+  }
+}
+
+/// Phase 3 of a round: its cluster a moment later, under loaded rules. A namespace and a few
+/// pods are relabelled (selectors must be re-evaluated), a pod may go (an ipBlock may still name
+/// its address; the lab's IPAM hands out addresses round-robin, so a new pod gets a fresh one)
+/// and another come, a policy's podSelector or policyTypes may be edited and a policy deleted.
+/// A function of the seed and the phase 2 objects.
+Objects mutate(uint64_t seed, Objects objects) {
+  Rng rng(seed ^ 0xd1b54a32d192ed03ULL);
+  std::vector<std::string> namespaces, pods, policies;
+  for (const auto& [key, obj] : objects) {
+    const std::string kind = obj.at("kind");
+    (kind == "Namespace" ? namespaces : kind == "Pod" ? pods : policies).push_back(key);
+  }
+  if (rng.chance(60)) flip_label(rng, objects[rng.pick(namespaces)]["metadata"], kNamespaceLabels);
+  for (int i = rng.below(3); i > 0; --i) {
+    flip_label(rng, objects[rng.pick(pods)]["metadata"], kPodLabels);
+  }
+  if (rng.chance(30) && pods.size() > 3) {
+    const std::string gone = rng.pick(pods);
+    std::string ns = objects[gone]["metadata"]["namespace"];
+    objects.erase(gone);
+    if (rng.chance(60)) {
+      json p = pod_object(rng, GenPod{ns, "q" + std::to_string(rng.below(5))});
+      objects[object_key(p)] = p;
+    }
+  }
+  if (rng.chance(30) && !policies.empty()) {  // whom a policy selects, or its types, edited
+    json& spec = objects[rng.pick(policies)]["spec"];
+    if (rng.chance(50)) {
+      spec["podSelector"] = selector(rng, kPodLabels, {});
+    } else {
+      static const std::vector<json> kTypes = {json::array({"Ingress"}), json::array({"Egress"}),
+                                               json::array({"Ingress", "Egress"}), json::array()};
+      spec["policyTypes"] = rng.pick(kTypes);
+    }
+  }
+  if (rng.chance(20) && !policies.empty()) objects.erase(rng.pick(policies));
+  return objects;
 }
 
 bool has_placeholder(const json& obj) {
@@ -700,7 +784,24 @@ std::vector<ProbeSpec> final_probes(uint64_t seed) {
     out.push_back({std::string("dns"), Protocol::kUdp, family});
     out.push_back({rng.pick(udp_extra), Protocol::kUdp, family});
   }
+  if (rng.chance(35)) {  // the raw-socket SCTP INIT probe (lab/sctp.hpp)
+    int family = rng.chance(70) ? 4 : 6;
+    static const std::vector<PortRef> kSctp = {80, std::string("sctp"), std::string("http")};
+    out.push_back({rng.pick(kSctp), Protocol::kSctp, family});
+  }
   return out;
+}
+
+/// The probe of phase 3: TCP/80 on half the rounds, else one other (one probe, so that the
+/// default run takes about as long as before phase 3).
+std::vector<ProbeSpec> later_probes(uint64_t seed) {
+  Rng rng(seed ^ 0x94d049bb133111ebULL);
+  static const std::vector<ProbeSpec> kOther = {{std::string("http"), Protocol::kTcp, 4},
+                                                {80, Protocol::kTcp, 6},
+                                                {53, Protocol::kUdp, 4},
+                                                {80, Protocol::kSctp, 4}};
+  if (rng.chance(50)) return {{80, Protocol::kTcp, 4}};
+  return {rng.pick(kOther)};
 }
 
 /// The objects as the oracle reads them: pods get the lab's addresses as status.podIPs.
@@ -723,12 +824,40 @@ Cluster oracle_cluster(const Objects& objects,
   return cluster_from_objects(list);
 }
 
+/// The rounds to run in one lab: KNIT_RANDOM_SEED=<n> replays one round in a fresh lab;
+/// KNIT_RANDOM_SEEDS=<first>:<count> runs consecutive seeds (a soak of the incremental path
+/// between rounds); else kSeeds.
+std::vector<uint64_t> seeds() {
+  if (const char* s = std::getenv("KNIT_RANDOM_SEED")) return {std::stoull(s, nullptr, 0)};
+  if (const char* s = std::getenv("KNIT_RANDOM_SEEDS")) {
+    std::string text = s;
+    auto colon = text.find(':');
+    uint64_t first = std::stoull(text.substr(0, colon), nullptr, 0);
+    uint64_t count = colon == std::string::npos ? 1 : std::stoull(text.substr(colon + 1));
+    std::vector<uint64_t> out;
+    for (uint64_t i = 0; i < count; ++i) out.push_back(first + i);
+    return out;
+  }
+  return {std::begin(kSeeds), std::end(kSeeds)};
+}
+
+/// How to replay the round of `seed`: alone, and with the rounds that ran before it in this lab.
+std::string replay_hint(uint64_t seed) {
+  std::string out = "replay: KNIT_RANDOM_SEED=" + std::to_string(seed);
+  auto all = seeds();
+  if (all.front() != seed) {
+    out += std::getenv("KNIT_RANDOM_SEEDS")
+               ? " or KNIT_RANDOM_SEEDS=" + std::to_string(all.front()) + ":" +
+                     std::to_string(seed - all.front() + 1)
+               : " or the default run";
+  }
+  return out + " netns_lab --run_test=lab_random";
+}
+
 std::string report(uint64_t seed, const std::string& phase, const Objects& objects,
                    const std::map<std::pair<std::string, int>, std::string>& ips,
                    const std::vector<std::string>& differences) {
-  std::string out = "seed " + std::to_string(seed) +
-                    " (replay: KNIT_RANDOM_SEED=" + std::to_string(seed) +
-                    " netns_lab --run_test=lab_random), " + phase +
+  std::string out = "seed " + std::to_string(seed) + " (" + replay_hint(seed) + "), " + phase +
                     ": the datapath and the oracle disagree\npods:\n";
   for (const auto& [key, obj] : objects) {
     if (obj.at("kind") != "Pod") continue;
@@ -781,11 +910,6 @@ std::vector<std::string> compare(RandomLab& lab, const Cluster& cluster,
   return out;
 }
 
-std::vector<uint64_t> seeds() {
-  if (const char* s = std::getenv("KNIT_RANDOM_SEED")) return {std::stoull(s, nullptr, 0)};
-  return {std::begin(kSeeds), std::end(kSeeds)};
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(lab_random, *boost::unit_test::precondition(NeedsNetns()))
@@ -831,6 +955,21 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
     }
     auto diff2 = compare(lab, oracle_cluster(phase2, ips), final_probes(seed), tally);
     BOOST_TEST(diff2.empty(), report(seed, "phase 2 (every policy)", phase2, ips, diff2));
+    // Phase 3: relabelled, a pod replaced, a policy edited, one deleted.
+    Objects phase3 = mutate(seed, phase2);
+    std::set<std::string> pods3;
+    for (const auto& [key, obj] : phase3) {
+      if (obj.at("kind") == "Pod") pods3.insert(key.substr(4));
+    }
+    try {
+      lab.rewrite(phase3);
+      ips = lab.wait_wired(pods3);
+    } catch (const std::exception& e) {
+      BOOST_FAIL("seed " << seed << " phase 3: " << e.what());
+    }
+    auto diff3 = compare(lab, oracle_cluster(phase3, ips), later_probes(seed), tally);
+    BOOST_TEST(diff3.empty(), report(seed, "phase 3 (relabelled, a pod replaced, policies edited)",
+                                     phase3, ips, diff3));
     BOOST_TEST_MESSAGE(
         "seed "
         << seed << ": " << pods.size() << " pods, " << all.size() - pods.size()

@@ -1705,4 +1705,30 @@ BOOST_AUTO_TEST_CASE(a_shared_address_is_judged_by_the_pod_attached_to_it, *need
   check_scenario(sc);
 }
 
+// An egress rule's named ports resolve against the pods an ipBlock holds, as against the pods a
+// selector picks: a pod entering or leaving the block changes the rule's named-ports set. (The
+// compiler first left ipBlock pods out of named sets altogether: traffic the rule allows was
+// dropped.)
+BOOST_AUTO_TEST_CASE(a_pod_entering_or_leaving_an_ip_block_moves_its_named_ports, *needs_netns()) {
+  Scenario sc;
+  sc.initial.node_name = kNode;
+  add(sc.initial, local_pod("x", "client", "10.0.0.1", {{"app", "client"}}));
+  NetworkPolicy egress = deny_all("x", "egress", app("client"), false, true);
+  PolicyPeer block;
+  block.ip_block = IpBlock{*Prefix::parse("10.0.1.0/24"), {*Prefix::parse("10.0.1.9/32")}};
+  egress.egress = {PolicyRule{{block}, {PolicyPort{Protocol::kTcp, std::string("http"), {}}}}};
+  add(sc.initial, egress);
+  Pod server = local_pod("y", "server", "10.0.2.5");
+  server.ports = std::vector<ContainerPort>{{"http", 8080, Protocol::kTcp}};
+  Pod inside = server, excepted = server;
+  inside.ips = {*IpAddr::parse("10.0.1.5")};
+  excepted.ips = {*IpAddr::parse("10.0.1.9")};
+  sc.steps = {{Change{Kind::kPod, "y/server", server, "outside the block"}},
+              {Change{Kind::kPod, "y/server", inside, "readdressed into the block"}},
+              {Change{Kind::kPod, "y/server", excepted, "readdressed into its except"}},
+              {Change{Kind::kPod, "y/server", inside, "back into the block"}},
+              {Change{Kind::kPod, "y/server", std::monostate{}, "deleted"}}};
+  check_scenario(sc);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
