@@ -594,14 +594,23 @@ NetworkPolicy deny_all(NetworkPolicy p) {
 /// stalls every change otherwise (CNI ADDs then time out), and the last table stays in force.
 /// Check-only commits (nft::check: nothing changes) of the view with the rules of ever fewer
 /// policies dropped find the first policy, in key order, without whose rules the rest passes:
-/// a bisection, about log2(policies) checks at the cost of a full sync each. False when the
-/// whole view passes the check (the failure was passing) or fails even with no policy's rules
-/// (not a policy's doing); the caller then retries as before.
+/// a bisection, about log2(policies) checks, each a compile and a check-only commit (the
+/// kernel's table is read once). False when the whole view passes the check (the failure was
+/// transient) or fails even with no policy's rules (not a policy's doing); the caller then
+/// retries as before.
 bool Agent::refuse_culprit() {
+  std::optional<nft::Ruleset> kernel;
+  std::unique_ptr<Compiler> compiler;
+  try {
+    kernel = Reconciler::read_kernel(nft_);
+    compiler = std::make_unique<Compiler>(view_);
+  } catch (const std::exception&) {
+    return false;  // not even that: the caller's retry reports it
+  }
   std::string why;
   auto passes = [&] {
     try {
-      rec_.check(nft_, view_);
+      rec_.check(nft_, *compiler, kernel);
       return true;
     } catch (const std::exception& e) {
       why = e.what();

@@ -146,14 +146,17 @@ nft::Ruleset Reconciler::whole_table(
   return desired;
 }
 
-void Reconciler::check(nl::Socket& sock, const ClusterView& view) const {
-  Compiler compiler(view);
+std::optional<nft::Ruleset> Reconciler::read_kernel(nl::Socket& sock) {
+  return nft::read_table(sock, nft::TableFamily::kInet, kTableName);
+}
+
+void Reconciler::check(nl::Socket& sock, const Compiler& compiler,
+                       const std::optional<nft::Ruleset>& kernel) const {
   std::map<std::string, PolicyOutput, std::less<>> outputs;
-  for (const auto& [key, p] : view.policies) outputs.emplace(key, compiler.policy(p));
+  for (const auto& [key, p] : compiler.view().policies) outputs.emplace(key, compiler.policy(p));
   nft::Ruleset desired = whole_table(compiler, outputs);
   outputs.clear();
-  auto current = nft::read_table(sock, nft::TableFamily::kInet, kTableName);
-  nft::check(sock, nft::plan(current, desired));
+  nft::check(sock, nft::plan(kernel, desired));
 }
 
 MemoStats Reconciler::memo_stats() const {
@@ -175,7 +178,7 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   size_t changes = 0;
   {
     nft::Ruleset desired = whole_table(*compiler, outputs);
-    auto current = nft::read_table(sock, nft::TableFamily::kInet, kTableName);
+    auto current = read_kernel(sock);
     nft::Plan plan = nft::plan(current, desired);
     changes = plan.changes.size();
     if (!plan.empty()) nft::apply(sock, plan);

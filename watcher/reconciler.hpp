@@ -44,10 +44,16 @@ class Reconciler {
 
   bool synced() const noexcept { return compiler_ != nullptr; }
 
-  /// Whether the kernel would take the whole of `view`: compiles it afresh, plans against what
-  /// the kernel holds and sends the plan as a check (nft::check), which changes nothing. Throws
-  /// what full_sync would. Costs about a full sync; for finding what a refused commit was about.
-  void check(nl::Socket& sock, const ClusterView& view) const;
+  /// What the kernel holds of knit's table (nullopt: no table). Throws Error(kNetlink).
+  static std::optional<nft::Ruleset> read_kernel(nl::Socket& sock);
+
+  /// Whether the kernel would take the whole of `compiler`'s view on top of `kernel` (from
+  /// read_kernel): compiles every policy, plans, and sends the plan as a check (nft::check),
+  /// which changes nothing. Throws what full_sync would. For finding what a refused commit was
+  /// about: one compiler and one read serve many checks of the view with its policies edited
+  /// in place (the compiler indexes pods and namespaces, not policies).
+  void check(nl::Socket& sock, const Compiler& compiler,
+             const std::optional<nft::Ruleset>& kernel) const;
 
   /// Objects of knit's table that are not NetworkPolicy (the masquerade sets and chain,
   /// watcher/nat.hpp): committed with the next sync, element-level like the policy sets.
