@@ -334,10 +334,14 @@ template <class F>
 void Compiler::for_each_peer_pod(const PolicyPeer& peer, const std::string& policy_ns,
                                  F&& f) const {
   if (peer.ip_block) return;
+  // The pod selector is asked about ~every pod of the selected namespaces, whose label maps
+  // repeat (interned, one per workload): matched once per distinct map.
+  std::optional<MatchMemo> selected;
+  if (peer.pod_selector) selected.emplace(*peer.pod_selector);
   auto visit_ns = [&](const PodIndex& pods) {
     for (const auto& [key, st] : pods) {
       if (!st->eligible) continue;
-      if (peer.pod_selector && !matches(*peer.pod_selector, st->labels)) continue;
+      if (selected && !(*selected)(*st->labels)) continue;
       f(*st);
     }
   };

@@ -179,6 +179,42 @@ BOOST_AUTO_TEST_CASE(agrees_with_reference_on_random_inputs) {
   BOOST_TEST(matched < 18000);
 }
 
+BOOST_AUTO_TEST_CASE(memo_answers_as_matches_does_for_repeated_and_colliding_maps) {
+  // 300 distinct maps (far more than the memo's slots, so they collide), each asked about many
+  // times in a random order, as a namespace's pods are: every answer must be matches()'s.
+  std::mt19937 rng(20261127);
+  std::vector<Labels> maps;
+  for (int i = 0; i < 300; ++i) {
+    maps.push_back({{"app", "a" + std::to_string(i % 7)}, {"tier", "t" + std::to_string(i % 5)}});
+    if (i % 3 == 0) maps.back()["canary"] = "";
+  }
+  const std::vector<LabelSelector> selectors{
+      {{{"app", "a1"}}, {}},
+      {{}, {notin("tier", {"t0", "t2"}), exists("canary")}},
+      {{}, {}},
+  };
+  for (const auto& s : selectors) {
+    MatchMemo memo(s);
+    int matched = 0;
+    for (int n = 0; n < 20000; ++n) {
+      const Labels& l = maps[std::uniform_int_distribution<size_t>(0, maps.size() - 1)(rng)];
+      bool want = matches(s, l);
+      matched += want;
+      if (memo(l) != want)
+        BOOST_FAIL("memo differs for " << to_string(s) << " vs " << to_string(l));
+    }
+    BOOST_TEST(matched > 0);
+  }
+  // An edit in place is a different value at the same address: the memo is for maps that do
+  // not change while it lives (interned ones), and would repeat its answer.
+  Labels l{{"app", "a1"}};
+  MatchMemo memo(selectors[0]);
+  BOOST_TEST(memo(l));
+  l["app"] = "a2";
+  BOOST_TEST(memo(l));
+  BOOST_TEST(!matches(selectors[0], l));
+}
+
 BOOST_AUTO_TEST_CASE(matching_does_not_allocate) {
   LabelSelector s{{{"app", "web"}, {"tier", "frontend-with-a-long-value-beyond-sso"}},
                   {in("env", {"prod", "stage"}), notin("track", {"canary"}), exists("team"),
