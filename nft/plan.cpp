@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/str.hpp"
 #include "nft/render.hpp"
@@ -110,12 +112,16 @@ void most_referenced_first(std::vector<const Set*>& sets, const std::vector<Chai
       }
     }
   }
-  auto count = [&](const Set* s) {
+  // Counted once per set, not once per comparison (2,300 sets: half a million name compares).
+  std::vector<std::pair<size_t, const Set*>> counted;
+  counted.reserve(sets.size());
+  for (const Set* s : sets) {
     auto it = refs.find(s->name);
-    return it == refs.end() ? size_t{0} : it->second;
-  };
-  std::stable_sort(sets.begin(), sets.end(),
-                   [&](const Set* a, const Set* b) { return count(a) > count(b); });
+    counted.emplace_back(it == refs.end() ? size_t{0} : it->second, s);
+  }
+  std::stable_sort(counted.begin(), counted.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = 0; i < sets.size(); ++i) sets[i] = counted[i].second;
 }
 
 void add_rules(Plan& p, const Chain& c) {
