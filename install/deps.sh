@@ -3,11 +3,13 @@
 # already present are left alone and apt is not even consulted when nothing is missing.
 set -eu
 
+# iptables: the netns tests emulate kube-proxy's Service DNAT in its iptables modes (knit itself
+# never runs it).
 PACKAGES="
   build-essential cmake pkg-config
   libmnl-dev libnftnl-dev libyaml-dev nlohmann-json3-dev libtoml11-dev libboost-test-dev
   libssl-dev libssl3 openssl
-  iproute2 nftables conntrack procps util-linux
+  iproute2 nftables conntrack procps util-linux iptables
   containernetworking-plugins podman runc busybox-static
   hyperfine
 "

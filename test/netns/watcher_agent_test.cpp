@@ -1,5 +1,6 @@
 // The policy agent for real: golden rulesets in a kernel, a pod isolated from its first packet,
-// connections cut when a change revokes them, restarts under traffic, bad input skipped.
+// connections cut when a change revokes them, restarts under traffic, bad input skipped,
+// Services behind kube-proxy's DNAT and masquerade.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -453,6 +454,97 @@ spec:
   node.applied();
   BOOST_TEST(tcp_connects(b.path(), ip_of(rc), 80));
   BOOST_TEST(metric(http_get(node.ns, "/metrics"), "knit_policies_refused") == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// kube-proxy's part of a Service, emulated in the node's namespace the three ways it is done
+/// on a node (the hooks and priorities are kube-proxy's; IPVS mode is not covered: this
+/// kernel has no IPVS): `svc_a` and `svc_c` (port 8000) go to pods a and c (port 80), and
+/// every packet to a pod is masqueraded afterwards (kube-proxy's masqueradeAll), so the pods
+/// see the node as the source.
+void emulate_kube_proxy(Node& node, const std::string& mode, const std::string& a,
+                        const std::string& c) {
+  const std::string svc_a = "10.96.0.10", svc_c = "10.96.0.11";
+  if (mode == "nftables") {
+    node.ns.must(
+        "nft -f - <<'EOF'\n"
+        "table ip kube-proxy {\n"
+        "  chain services {\n"
+        "    ip daddr " +
+        svc_a + " tcp dport 8000 dnat to " + a +
+        ":80\n"
+        "    ip daddr " +
+        svc_c + " tcp dport 8000 dnat to " + c +
+        ":80\n"
+        "  }\n"
+        "  chain nat-prerouting { type nat hook prerouting priority -100; jump services; }\n"
+        "  chain nat-output { type nat hook output priority -100; jump services; }\n"
+        "  chain nat-postrouting {\n"
+        "    type nat hook postrouting priority 100; ip daddr 10.22.0.0/24 masquerade\n"
+        "  }\n"
+        "}\n"
+        "EOF");
+    return;
+  }
+  const std::string ipt = mode == "iptables" ? "iptables-nft" : "iptables-legacy";
+  for (const auto& [svc, to] : {std::pair{svc_a, a}, std::pair{svc_c, c}}) {
+    for (const char* chain : {"PREROUTING", "OUTPUT"}) {
+      node.ns.must(ipt + " -t nat -A " + chain + " -d " + svc + " -p tcp --dport 8000 -j DNAT " +
+                   "--to-destination " + to + ":80");
+    }
+  }
+  node.ns.must(ipt + " -t nat -A POSTROUTING -d 10.22.0.0/24 -j MASQUERADE");
+}
+
+const char* kKubeProxyModes[] = {"nftables", "iptables", "iptables-legacy"};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(watcher_agent_services)
+
+BOOST_DATA_TEST_CASE(a_service_is_judged_by_its_backend_pod_and_the_client_pod,
+                     boost::unit_test::data::make(kKubeProxyModes), mode) {
+  BOOST_TEST_REQUIRE(netns_available());
+  // Policies see pod addresses on both ends: after kube-proxy's DNAT (the backend, not the
+  // Service address) and before its masquerade (the client pod, not the node). Judged before
+  // the DNAT, c would reach a through the Service (nothing isolates a Service address) and b
+  // would be refused by its own egress; judged after the masquerade, every client would be
+  // "the node", which is always allowed in.
+  AgentNode node(std::string("svc-") + mode);
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", allow_from("client"));
+  node.write("egress.yaml", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-out, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+  egress: [{to: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 80}]}]
+)");
+  node.start();
+  TestNetns a("a"), b("b"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out);
+  BOOST_REQUIRE(node.add_pod("x", "b", b).status == 0);
+  Proc rc = node.add_pod("x", "c", c);
+  BOOST_REQUIRE(rc.status == 0);
+  emulate_kube_proxy(node, mode, ip_of(ra), ip_of(rc));
+  TcpEchoServer server_a(a.path(), 80), server_c(c.path(), 80);
+
+  // b (client) reaches web through its Service: a's ingress allows clients, b's egress allows
+  // web on 80 (both judged against a's address).
+  BOOST_TEST(tcp_connects(b.path(), "10.96.0.10", 8000));
+  // c (other) may not reach a, through the Service or not.
+  BOOST_TEST(!tcp_connects(c.path(), "10.96.0.10", 8000, 300ms));
+  BOOST_TEST(!tcp_connects(c.path(), ip_of(ra), 80, 300ms));
+  // b's egress allows only web: the Service of c is refused (c itself admits anyone).
+  BOOST_TEST(!tcp_connects(b.path(), "10.96.0.11", 8000, 300ms));
+  BOOST_TEST(tcp_connects(a.path(), "10.96.0.11", 8000));
+  // The node itself reaches a through the Service (kubelet, hostNetwork pods).
+  BOOST_TEST(tcp_connects(node.ns.path(), "10.96.0.10", 8000));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
