@@ -103,6 +103,10 @@ class Reconciler {
     std::set<std::pair<std::string, uint32_t>> named;      // (policy key, egress rule)
     bool dispatch = false;  ///< the dispatch maps are recomputed (a local pod changed)
   };
+  /// The name of policy `key`'s shared peer set of rule `k` (egress or ingress) in family `f`
+  /// (peer_set_name), remembered per policy until the policy changes.
+  const std::string& peer_set_name_of(const std::string& key, const NetworkPolicy& p, bool egress,
+                                      uint32_t k, Family f) const;
   void affected_by_pod(const ClusterView& view, const std::optional<Facts>& old_facts,
                        const std::optional<Facts>& new_facts, Affected& out) const;
   nft::Chain build_chain(const std::string& ns, bool ingress) const;
@@ -123,6 +127,8 @@ class Reconciler {
   /// Policies holding each set (a shared peer set has several).
   std::map<std::string, std::set<std::string>, std::less<>> set_users_;
   bool families_[2] = {false, false};
+  /// peer_set_name_of's names by policy key: ingress rules then egress rules, v4 and v6 each.
+  mutable std::map<std::string, std::vector<std::string>, std::less<>> peer_names_;
   std::set<std::string, std::less<>> dirty_pods_, dirty_policies_, dirty_namespaces_;
   bool everything_ = false;
   std::vector<nft::Set> extra_sets_, committed_extra_sets_;
