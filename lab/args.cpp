@@ -11,11 +11,13 @@ namespace knit::lab {
 const std::string_view kUsage =
     "knit lab: a NetworkPolicy sandbox on this machine (real kernel, no cluster)\n"
     "\n"
-    "  knit lab up --dir DIR [--name N] [--no-agent]\n"
+    "  knit lab up --dir DIR [--name N] [--no-agent] [--pod-cidr CIDR]...\n"
     "      Reads Namespaces, Pods and NetworkPolicies from DIR (YAML or JSON), creates a node\n"
     "      network namespace, wires every Pod through knit's CNI ADD, serves every declared\n"
     "      containerPort (TCP, UDP, SCTP) inside each pod and runs `knit agent` on DIR. Files\n"
-    "      added, changed or removed in DIR take effect while the lab is up.\n"
+    "      added, changed or removed in DIR take effect while the lab is up. --pod-cidr (one\n"
+    "      per family) replaces that family's pod range (10.77.0.0/16, fd00:77::/64), e.g.\n"
+    "      when it collides with a network of this machine's.\n"
     "  knit lab status [--name N] [-o table|json]\n"
     "      Pods with their addresses and network namespaces (nsenter --net=PATH ...).\n"
     "  knit lab probe [--name N] [--port P] [--protocol TCP|UDP|SCTP] [--family 4|6]\n"
@@ -173,6 +175,21 @@ Args parse_args(const std::vector<std::string_view>& args) {
     } else if (is_up && opt == "--dir") {
       up.dir = std::string(c.value(opt));
       if (up.dir.empty()) usage_error("--dir: empty path");
+    } else if (is_up && opt == "--pod-cidr") {
+      auto v = c.value(opt);
+      auto p = Prefix::parse(v);
+      if (!p) usage_error(str("--pod-cidr \"", v, "\": not a CIDR"));
+      // Network, gateway (the first address) and broadcast are never handed out: a pod needs a
+      // fourth. The lab's node is on 10.99.0.0/24 and fd99::/64.
+      if (p->len() > p->addr().bits() - 2) {
+        usage_error(str("--pod-cidr \"", v, "\": too small (/", p->addr().bits() - 2, " at most)"));
+      }
+      for (const auto& have : up.pod_cidrs) {
+        if (Prefix::parse(have)->addr().family() == p->addr().family()) {
+          usage_error(str("--pod-cidr \"", v, "\": one range per address family"));
+        }
+      }
+      up.pod_cidrs.push_back(p->network().to_string());
     } else if (is_up && opt == "--no-agent") {
       c.no_value(opt);
       up.agent = false;

@@ -19,6 +19,9 @@ struct UpArgs {
   std::string dir;
   std::string name = "default";
   bool agent = true;  ///< false with --no-agent
+  /// --pod-cidr, at most one per family (network form, e.g. "10.1.0.0/24"): the range pods of
+  /// that family get addresses from instead of the default (lab/names.hpp).
+  std::vector<std::string> pod_cidrs;
   friend bool operator==(const UpArgs&, const UpArgs&) = default;
 };
 struct DownArgs {

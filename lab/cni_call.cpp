@@ -9,9 +9,19 @@ namespace knit::lab {
 
 using nlohmann::json;
 
-std::string cni_config(const Paths& paths, bool agent) {
-  json ranges = json::array({json::array({{{"subnet", std::string(kPodRangeV4)}}}),
-                             json::array({{{"subnet", std::string(kPodRangeV6)}}})});
+std::vector<std::string> pod_cidrs(const std::vector<std::string>& given) {
+  std::string v4(kPodRangeV4), v6(kPodRangeV6);
+  for (const auto& c : given) {
+    auto p = Prefix::parse(c);
+    if (!p) fail(Code::kInvalidConfig, str("pod CIDR \"", c, "\": not a CIDR"));
+    (p->addr().is_v4() ? v4 : v6) = c;
+  }
+  return {v4, v6};
+}
+
+std::string cni_config(const Paths& paths, bool agent, const std::vector<std::string>& cidrs) {
+  json ranges = json::array();
+  for (const auto& c : cidrs) ranges.push_back(json::array({{{"subnet", c}}}));
   json c = {{"cniVersion", "1.1.0"},
             {"name", std::string(kNetwork)},
             {"type", "knit"},

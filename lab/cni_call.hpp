@@ -14,10 +14,14 @@
 
 namespace knit::lab {
 
-/// The network configuration (a runtime's flattened conflist entry): dual-stack ranges
-/// kPodRangeV4 and kPodRangeV6, dataDir = the lab's run dir, and agent "required" with the lab's
-/// agent socket, or "off".
-std::string cni_config(const Paths& paths, bool agent);
+/// The lab's pod ranges: `given` (at most one per family, as --pod-cidr checks), the other
+/// family's from kPodRangeV4 and kPodRangeV6. IPv4 first.
+std::vector<std::string> pod_cidrs(const std::vector<std::string>& given);
+
+/// The network configuration (a runtime's flattened conflist entry): one range set per entry of
+/// `cidrs` (pod_cidrs), dataDir = the lab's run dir, and agent "required" with the lab's agent
+/// socket, or "off".
+std::string cni_config(const Paths& paths, bool agent, const std::vector<std::string>& cidrs);
 
 /// The CNI_* environment of one call ("KEY=value"). `command` is ADD or DEL.
 std::vector<std::string> cni_env(std::string_view command, std::string_view container_id,

@@ -17,6 +17,7 @@
 #include "core/str.hpp"
 #include "core/unix_socket.hpp"
 #include "lab/args.hpp"
+#include "lab/cni_call.hpp"
 #include "lab/control.hpp"
 #include "lab/names.hpp"
 #include "lab/probe_plan.hpp"
@@ -114,7 +115,7 @@ int cmd_up(const UpArgs& a) {
     dup2(null, 0);
     dup2(log, 1);
     dup2(log, 2);
-    supervise({a.name, real, a.agent}, Fd(ready[1]), std::move(*lock));
+    supervise({a.name, real, a.agent, pod_cidrs(a.pod_cidrs)}, Fd(ready[1]), std::move(*lock));
   }
   ::close(ready[1]);
   Fd rd(ready[0]);

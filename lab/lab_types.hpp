@@ -51,6 +51,7 @@ struct LabState {
   std::string agent_socket;
   ProcRef agent_proc;            ///< pid 0 while the agent is not running
   std::string manifests_digest;  ///< digest of the manifests the supervisor last reconciled
+  std::vector<std::string> pod_cidrs;  ///< the ranges pods get addresses from (--pod-cidr)
   std::vector<LabPod> pods;      ///< sorted by key()
   friend bool operator==(const LabState&, const LabState&) = default;
 };

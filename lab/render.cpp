@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/str.hpp"
 #include "lab/args.hpp"
+#include "lab/cni_call.hpp"
 
 namespace knit::lab {
 
@@ -55,6 +56,7 @@ Json state_json(const LabState& s) {
               {"supervisor", proc_json(s.supervisor)},
               {"agent", std::move(agent)},
               {"manifestsDigest", s.manifests_digest},
+              {"podCIDRs", s.pod_cidrs},
               {"pods", std::move(pods)}};
 }
 
@@ -127,6 +129,18 @@ LabState decode_state(std::string_view text) {
   s.agent_socket = get_str(agent, "socket", "agent");
   s.agent_proc = get_proc(agent, "agent");
   s.manifests_digest = get_str(j, "manifestsDigest", "state");
+  // Absent in the state of a lab from before --pod-cidr: it used the default ranges.
+  s.pod_cidrs = pod_cidrs({});
+  if (auto it = j.find("podCIDRs"); it != j.end()) {
+    if (!it->is_array()) bad("state", "\"podCIDRs\" is not an array");
+    s.pod_cidrs.clear();
+    for (const auto& c : *it) {
+      if (!c.is_string() || !Prefix::parse(c.get<std::string>())) {
+        bad("state", str("bad CIDR in \"podCIDRs\": ", c.dump()));
+      }
+      s.pod_cidrs.push_back(c.get<std::string>());
+    }
+  }
   const Json& pods = member(j, "pods", "state");
   if (!pods.is_array()) bad("state", "\"pods\" is not an array");
   for (size_t i = 0; i < pods.size(); ++i) {
@@ -187,6 +201,12 @@ std::string columns(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += str(out.empty() ? "" : " ", w);
+  return out;
+}
+
 std::string join_ips(const std::vector<IpAddr>& ips) {
   std::string out;
   for (const auto& ip : ips) out += str(out.empty() ? "" : " ", ip.to_string());
@@ -204,6 +224,7 @@ std::string render_status_table(const LabState& s, bool running) {
   std::vector<std::vector<std::string>> head = {
       {"  manifests", s.dir},
       {"  node", str(s.node_netns, "  ", join_ips(s.node_ips))},
+      {"  pod CIDRs", join_words(s.pod_cidrs)},
       {"  agent", !s.agent           ? std::string("off (--no-agent)")
                   : s.agent_proc.pid ? str("pid ", s.agent_proc.pid, ", socket ", s.agent_socket)
                                      : str("not running, socket ", s.agent_socket)},

@@ -133,12 +133,13 @@ class Supervisor {
     state_.supervisor = proc_ref(getpid());
     state_.agent = c_.agent;
     state_.agent_socket = c_.agent ? paths_.agent_socket : "";
+    state_.pod_cidrs = c_.pod_cidrs;
     write_state();  // from here on, `knit lab down` knows what to remove
 
     create_netns(paths_.node_netns_name);
     node_created_ = true;
     setup_uplink(Netns::open(paths_.node_netns));
-    cni_config_ = cni_config(paths_, c_.agent);
+    cni_config_ = cni_config(paths_, c_.agent, c_.pod_cidrs);
     atomic_write(paths_.run_dir, "cni.json", cni_config_ + "\n", 0644);
 
     control_ = listen_unix(paths_.control_socket);
@@ -549,7 +550,7 @@ std::vector<std::string> sweep(const Paths& paths, bool keep_lock) {
   if (st) {
     attempt([&] { terminate(st->agent_proc, 5s); });
     if (stat(paths.node_netns.c_str(), &sb) == 0) {
-      std::string config = cni_config(paths, false);
+      std::string config = cni_config(paths, false, st->pod_cidrs);
       for (const auto& p : st->pods) {
         if (!p.error.empty()) continue;
         attempt([&] {

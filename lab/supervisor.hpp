@@ -14,6 +14,7 @@ struct SupervisorConfig {
   std::string name;
   std::string dir;  ///< absolute
   bool agent = true;
+  std::vector<std::string> pod_cidrs;  ///< as cni_call.hpp's pod_cidrs gives them
 };
 
 /// Runs the lab in the calling process (forked by `knit lab up`, already in its own session,

@@ -142,11 +142,6 @@ std::string comment(const NetworkPolicy& p, const char* dir, size_t k) {
   return fit_comment(str(p.namespace_, '/', p.name, ' ', dir, '[', k, ']'));
 }
 
-void add_ips(std::vector<AddrRange>& out, const std::vector<IpAddr>& ips, Family f) {
-  for (const auto& ip : ips)
-    if (ip.family() == f) out.push_back(AddrRange::host(ip));
-}
-
 nft::Rule rule(std::vector<nft::Stmt> stmts, std::string c = {}) {
   nft::Rule r;
   r.stmts = std::move(stmts);
@@ -319,6 +314,30 @@ const PodState* Compiler::state(std::string_view key) const {
   return it == states_.end() ? nullptr : &it->second;
 }
 
+std::vector<const PodState*> Compiler::claimants(const IpAddr& ip) const {
+  std::vector<const PodState*> out;
+  for (auto [b, end] = by_ip_.equal_range(ip); b != end; ++b) out.push_back(b->second);
+  return out;
+}
+
+template <class F>
+bool Compiler::all_holders(const IpAddr& ip, F&& pred) const {
+  auto [lo, hi] = by_ip_.equal_range(ip);
+  if (lo == hi) return false;
+  if (std::next(lo) == hi) return lo->second->eligible && pred(*lo->second);  // the usual case
+  // Of several pods showing it, the ones the CNI plugin reported hold it, if any does.
+  bool attached =
+      std::any_of(lo, hi, [](const auto& e) { return e.second->eligible && e.second->attached; });
+  bool any = false;
+  for (auto b = lo; b != hi; ++b) {
+    const PodState& st = *b->second;
+    if (!st.eligible || (attached && !st.attached)) continue;
+    if (!pred(st)) return false;
+    any = true;
+  }
+  return any;
+}
+
 const Labels& Compiler::namespace_labels(std::string_view ns) const {
   if (auto it = view_.namespaces.find(ns); it != view_.namespaces.end()) return it->second.labels;
   auto it = synthetic_.find(ns);
@@ -366,7 +385,12 @@ std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const Polic
       auto r = subtract(peer.ip_block->cidr, peer.ip_block->except);
       out.insert(out.end(), r.begin(), r.end());
     } else {
-      for_each_peer_pod(peer, p.namespace_, [&](const PodState& st) { add_ips(out, st.ips, f); });
+      auto selected = [&](const PodState& h) { return peer_pod_selected(rule, p.namespace_, h); };
+      for_each_peer_pod(peer, p.namespace_, [&](const PodState& st) {
+        for (const auto& ip : st.ips) {
+          if (ip.family() == f && all_holders(ip, selected)) out.push_back(AddrRange::host(ip));
+        }
+      });
     }
   }
   return normalize(std::move(out));
@@ -439,7 +463,7 @@ bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& 
   // The set is normalize(ipBlock ranges + member pods' addresses). The ipBlock ranges do not
   // move with pods, and a pod address outside them is an element of its own ([a, a]: adjacent
   // ranges are not merged). So each touched address outside the ipBlocks is an element exactly
-  // when some eligible pod now holding it is a member; one inside them changes nothing.
+  // when every pod now holding it is a member (all_holders); one inside them changes nothing.
   std::vector<AddrRange> fixed;
   for (const auto& peer : rule.peers) {
     if (!peer.ip_block || peer.ip_block->cidr.family() != f) continue;
@@ -452,10 +476,8 @@ bool Compiler::catch_up(MemoEntry& e, const NetworkPolicy& p, const PolicyRule& 
     auto after = std::upper_bound(fixed.begin(), fixed.end(), a,
                                   [](const IpAddr& x, const AddrRange& r) { return x < r.lo; });
     if (after != fixed.begin() && !(std::prev(after)->hi < a)) continue;  // inside an ipBlock
-    bool member = false;
-    for (auto [b, end] = by_ip_.equal_range(a); b != end && !member; ++b) {
-      member = b->second->eligible && peer_pod_selected(rule, p.namespace_, *b->second);
-    }
+    bool member =
+        all_holders(a, [&](const PodState& h) { return peer_pod_selected(rule, p.namespace_, h); });
     bool present = hosts ? std::binary_search(e.set->hosts.begin(), e.set->hosts.end(), a)
                          : std::binary_search(e.set->addrs.begin(), e.set->addrs.end(),
                                               AddrRange::host(a));
@@ -523,12 +545,28 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
   // An ipBlock peer's pods are those whose addresses it holds; other addresses never match a
   // name.
   std::vector<Tuple> tuples;
+  // A tuple of an address several pods hold needs each holder to be a destination of the rule
+  // and to give the name the same number.
+  auto in_blocks = [&](const IpAddr& ip) {
+    for (const auto& peer : rule.peers) {
+      if (peer.ip_block && peer.ip_block->cidr.contains(ip) &&
+          std::none_of(peer.ip_block->except.begin(), peer.ip_block->except.end(),
+                       [&](const Prefix& e) { return e.contains(ip); })) {
+        return true;
+      }
+    }
+    return false;
+  };
   auto add_address = [&](const PodState& st, const IpAddr& ip) {
     for (const auto& pp : rule.ports) {
       if (!is_named(pp)) continue;
-      if (auto range = resolve(pp, st.pod)) {
-        tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
-      }
+      auto range = resolve(pp, st.pod);
+      if (!range) continue;
+      bool agreed = all_holders(ip, [&](const PodState& h) {
+        bool peer = rule.peers.empty() || in_blocks(ip) || peer_pod_selected(rule, p.namespace_, h);
+        return peer && resolve(pp, h.pod) == range;
+      });
+      if (agreed) tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
     }
   };
   auto add_pod = [&](const PodState& st) {
@@ -580,11 +618,13 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
   const std::string base = policy_set_base(p.namespace_, p.name);
   // Targets are local pods: only they are dispatched to the namespace chains on this node.
   std::vector<const PodState*> targets;
+  auto is_target = [&](const PodState& st) {
+    return st.local && st.eligible && st.pod_namespace == p.namespace_ &&
+           matches(p.pod_selector, st.labels);
+  };
   if (auto it = by_ns_.find(p.namespace_); it != by_ns_.end()) {
     for (const auto& [key, st] : it->second) {
-      if (st->local && st->eligible && matches(p.pod_selector, st->labels)) {
-        targets.push_back(st);
-      }
+      if (is_target(*st)) targets.push_back(st);
     }
   }
   auto add_set = [&](std::shared_ptr<const PolicySet> s) {
@@ -620,7 +660,10 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
               auto range = resolve(pp, t->pod);
               if (!range) continue;
               for (const auto& ip : t->ips) {
-                if (ip.family() == fam.family) {
+                if (ip.family() != fam.family) continue;
+                if (all_holders(ip, [&](const PodState& h) {
+                      return is_target(h) && resolve(pp, h.pod) == range;
+                    })) {
                   tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
                 }
               }
@@ -686,7 +729,13 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
     }
     if (targets_used) {
       std::vector<AddrRange> addrs;
-      for (const PodState* t : targets) add_ips(addrs, t->ips, fam.family);
+      for (const PodState* t : targets) {
+        for (const auto& ip : t->ips) {
+          if (ip.family() == fam.family && all_holders(ip, is_target)) {
+            addrs.push_back(AddrRange::host(ip));
+          }
+        }
+      }
       auto set = addr_set(targets_set, fam.family, normalize(std::move(addrs)), false);
       std::const_pointer_cast<PolicySet>(set)->origin = PolicySet::Origin::kTargets;
       add_set(std::move(set));
@@ -708,23 +757,25 @@ bool operator==(const PolicyOutput& a, const PolicyOutput& b) {
 // ---- Compiler: dispatch and assembly ------------------------------------------------------------
 
 std::vector<nft::Set> Compiler::dispatch() const {
-  // One element per address. Two local pods can show the same address (a reused address while
-  // the old pod's object still lists it): the pod the CNI plugin reported holds it, else the
-  // first by key. A pod that no policy isolates in a direction adds no element there, so of
-  // two claimants the isolated one is judged: never the more permissive outcome.
+  // One element per address, for its holders (see the top of compile.hpp). A holder that no
+  // policy isolates in a direction adds no element there, so of several holders an isolated one
+  // is judged, the first by key; that namespace's policies allow the address only where every
+  // holder is their target (policy()), so holders in two namespaces get no more than either.
   struct Claim {
-    bool attached;
     std::string_view key;
     nft::Element element;
   };
   std::map<IpAddr, Claim> disp[2][2];  // [ingress=0/egress=1][v4=0/v6=1]
   auto claim = [](std::map<IpAddr, Claim>& m, const IpAddr& ip, Claim c) {
     auto [it, fresh] = m.try_emplace(ip, c);
-    if (fresh) return;
-    Claim& have = it->second;
-    if ((c.attached && !have.attached) || (c.attached == have.attached && c.key < have.key)) {
-      have = std::move(c);
+    if (!fresh && c.key < it->second.key) it->second = std::move(c);
+  };
+  auto holds = [&](const PodState& st, const IpAddr& ip) {
+    if (st.attached) return true;
+    for (auto [b, end] = by_ip_.equal_range(ip); b != end; ++b) {
+      if (b->second->eligible && b->second->attached) return false;
     }
+    return true;
   };
   for (const auto& [key, st] : local_) {
     if (!st->eligible) continue;
@@ -741,15 +792,16 @@ std::vector<nft::Set> Compiler::dispatch() const {
     }
     for (const auto& ip : st->ips) {
       int f = ip.is_v4() ? 0 : 1;
+      if (!holds(*st, ip)) continue;
       if (in) {
         auto e = nft::element({ip}, nft::jump(ingress_chain(pod.namespace_)));
         e.comment = fit_comment(key);
-        claim(disp[0][f], ip, Claim{st->attached, key, std::move(e)});
+        claim(disp[0][f], ip, Claim{key, std::move(e)});
       }
       if (eg) {
         auto e = nft::element({ip}, nft::jump(egress_chain(pod.namespace_)));
         e.comment = fit_comment(key);
-        claim(disp[1][f], ip, Claim{st->attached, key, std::move(e)});
+        claim(disp[1][f], ip, Claim{key, std::move(e)});
       }
     }
   }

@@ -34,6 +34,18 @@
 // the backend pod's address, with kube-proxy in iptables, nftables or IPVS mode, where IPVS
 // packets never traverse forward) and before SNAT/masquerade (so the source is still the pod).
 // Input runs after IPVS's local-in hooks (98, 99) so only traffic really for the node is judged.
+//
+// One address, several pods. A reused address can show on two pods at once: the old pod's
+// object still lists it (terminating, or its delete not seen yet) while the CNI plugin has
+// handed it to a new pod, or two attachments report it (a DEL reports its detach after it
+// released the address, so a concurrent ADD can report first). The kernel judges addresses,
+// not pods, so the compiler decides per address who holds it: when the CNI plugin reported it
+// on this node, the attached pods alone (an unattached pod's status is stale: this node's IPAM
+// gave the address away); else every eligible pod showing it. One holder: the address is that
+// pod's in every set and map. Several: it is in a set (targets, peers, named ports) only when
+// every holder would put it there, and isolated in a direction when any holder is; so traffic
+// of the address is never allowed more than every holder's policies allow. The agent narrows
+// API claims to the newest (watcher/claims.hpp), so several holders last only for moments.
 #pragma once
 
 #include <map>
@@ -180,6 +192,8 @@ class Compiler {
 
   /// The compiler's idea of a pod (nullptr when unknown).
   const PodState* state(std::string_view key) const;
+  /// Every pod showing `ip` (eligible or not, holder or not: see the top of this file).
+  std::vector<const PodState*> claimants(const IpAddr& ip) const;
   /// A namespace's labels (a namespace without an object still has its name label).
   const Labels& namespace_labels(std::string_view ns) const;
   const ClusterView& view() const noexcept { return view_; }
@@ -193,6 +207,9 @@ class Compiler {
   std::shared_ptr<const PolicySet> peer_set_of(const NetworkPolicy& p, const PolicyRule& rule,
                                                Family f, bool egress, uint32_t k) const;
 
+  /// Whether `ip` has a holder and `pred` is true of every holder (see the top of this file).
+  template <class F>
+  bool all_holders(const IpAddr& ip, F&& pred) const;
   /// Whether an eligible pod is selected by one of `rule`'s pod peers (ipBlocks aside).
   bool peer_pod_selected(const PolicyRule& rule, const std::string& policy_ns,
                          const PodState& st) const;

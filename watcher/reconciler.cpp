@@ -313,6 +313,19 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     auto new_facts = facts_of(compiler_->state(key));
     if (old_facts == new_facts) continue;
     affected_by_pod(view, old_facts, new_facts, aff);
+    // Other pods showing one of its addresses: whether they hold it, and whether every holder
+    // is a member of a set, can change with this pod (compile.hpp), so what they are targets
+    // or peers of is affected too. Usually there are none.
+    for (const auto* facts : {&old_facts, &new_facts}) {
+      if (!*facts) continue;
+      for (const auto& ip : (*facts)->ips) {
+        for (const PodState* other : compiler_->claimants(ip)) {
+          if (other == compiler_->state(key)) continue;
+          auto f = facts_of(other);
+          affected_by_pod(view, f, std::nullopt, aff);
+        }
+      }
+    }
   }
   // A family appearing or disappearing on this node adds or removes rules: start over.
   if (compiler_->family_active(Family::kV4) != families_[0] ||

@@ -21,6 +21,12 @@
 // mismatch the message has the seed, the objects as YAML and the differing pairs; replay one
 // round in a fresh lab with KNIT_RANDOM_SEED=<seed> (with --log_level=message it prints the
 // round's objects). KNIT_RANDOM_SEEDS=<first>:<count> runs other seeds in one lab, for soaks.
+//
+// The lab's pod ranges are tiny (--pod-cidr 10.77.0.0/28 and fd00:77::/124: 13 and 14
+// addresses for up to 9 pods), so the round-robin IPAM hands freed addresses to other pods
+// all the time: a pod removed and another added in one rewrite (the supervisor removes first),
+// a pod of an earlier round's address in a later one, and in phase 3 an ipBlock or except
+// naming the gone pod's address that another pod now has. The rounds count these reuses.
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -445,9 +451,9 @@ void flip_label(Rng& rng, json& meta, const Vocabulary& vocab) {
 
 /// Phase 3 of a round: its cluster a moment later, under loaded rules. A namespace and a few
 /// pods are relabelled (selectors must be re-evaluated), a pod may go (an ipBlock may still name
-/// its address; the lab's IPAM hands out addresses round-robin, so a new pod gets a fresh one)
-/// and another come, a policy's podSelector or policyTypes may be edited and a policy deleted.
-/// A function of the seed and the phase 2 objects.
+/// its address, which the lab's small ranges may have handed to another pod) and another come, a
+/// policy's podSelector or policyTypes may be edited and a policy deleted. A function of the seed
+/// and the phase 2 objects.
 Objects mutate(uint64_t seed, Objects objects) {
   Rng rng(seed ^ 0xd1b54a32d192ed03ULL);
   std::vector<std::string> namespaces, pods, policies;
@@ -620,7 +626,9 @@ class RandomLab {
 
   /// `knit lab up` on the directory as it is. Empty on success, else why not.
   std::string start() {
-    Proc r = knit({"up", "--dir", manifests(), "--name", name_}, std::chrono::minutes(3));
+    Proc r = knit({"up", "--dir", manifests(), "--name", name_, "--pod-cidr", "10.77.0.0/28",
+                   "--pod-cidr", "fd00:77::/124"},
+                  std::chrono::minutes(3));
     if (r.status != 0)
       return "knit lab up failed (" + std::to_string(r.status) + "): " + r.err + r.out;
     up_ = true;
@@ -886,7 +894,23 @@ struct Tally {
   int cells = 0;
   int reachable = 0;
   int denied = 0;  ///< served, but not allowed by the policies
+  int reused = 0;  ///< addresses wired to a pod that another pod had before
+  int reused_in_phase3 = 0;  ///< of those, a phase 2 pod's address in phase 3 (ipBlocks name it)
 };
+
+/// Counts the addresses of `ips` that another pod had last; remembers the holders.
+int count_reuse(const std::map<std::pair<std::string, int>, std::string>& ips,
+                std::map<std::string, std::string>& holders) {
+  int n = 0;
+  for (const auto& [pod_family, ip] : ips) {
+    auto [it, fresh] = holders.try_emplace(ip, pod_family.first);
+    if (!fresh && it->second != pod_family.first) {
+      ++n;
+      it->second = pod_family.first;
+    }
+  }
+  return n;
+}
 
 /// Probes `probes` and returns one line per cell where the datapath and the oracle differ.
 std::vector<std::string> compare(RandomLab& lab, const Cluster& cluster,
@@ -918,6 +942,7 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
   auto t0 = Clock::now();
   RandomLab lab;
   Tally total;
+  std::map<std::string, std::string> holders;  // address -> the pod that had it last
   for (uint64_t seed : seeds()) {
     Tally tally;
     auto round_start = Clock::now();
@@ -939,6 +964,7 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
     } catch (const std::exception& e) {
       BOOST_FAIL("seed " << seed << ": " << e.what());
     }
+    tally.reused += count_reuse(ips, holders);
     // Phase 1: pods, labels and ports changed (or a fresh agent) under the placeholder-free
     // policies.
     auto diff1 = compare(lab, oracle_cluster(phase1, ips), {{80, Protocol::kTcp, 4}}, tally);
@@ -967,6 +993,9 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
     } catch (const std::exception& e) {
       BOOST_FAIL("seed " << seed << " phase 3: " << e.what());
     }
+    int again = count_reuse(ips, holders);
+    tally.reused += again;
+    tally.reused_in_phase3 += again;
     auto diff3 = compare(lab, oracle_cluster(phase3, ips), later_probes(seed), tally);
     BOOST_TEST(diff3.empty(), report(seed, "phase 3 (relabelled, a pod replaced, policies edited)",
                                      phase3, ips, diff3));
@@ -974,17 +1003,21 @@ BOOST_AUTO_TEST_CASE(datapath_matches_oracle) {
         "seed "
         << seed << ": " << pods.size() << " pods, " << all.size() - pods.size()
         << " namespaces and policies, " << tally.cells << " cells (" << tally.reachable
-        << " reachable, " << tally.denied << " denied by policy), "
+        << " reachable, " << tally.denied << " denied by policy), " << tally.reused
+        << " addresses reused (" << tally.reused_in_phase3 << " in phase 3), "
         << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - round_start).count()
         << " ms");
     total.cells += tally.cells;
     total.reachable += tally.reachable;
     total.denied += tally.denied;
+    total.reused += tally.reused;
+    total.reused_in_phase3 += tally.reused_in_phase3;
   }
   BOOST_TEST_MESSAGE(
       "lab_random: "
       << total.cells << " cells compared (" << total.reachable << " reachable, " << total.denied
-      << " denied by policy) in "
+      << " denied by policy), " << total.reused << " addresses reused (" << total.reused_in_phase3
+      << " in phase 3) in "
       << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count() << " ms");
 }
 

@@ -69,14 +69,20 @@ const Pod* find_pod(const Cluster& c, const std::string& ref) {
 }
 
 const Pod* pod_by_ip(const Cluster& c, const Address& ip) {
+  const Pod* found = nullptr;
   for (const Pod& p : c.pods) {
     if (p.host_network) continue;
     for (const std::string& text : p.ips) {
       auto a = parse_address(text);
-      if (a && a->family == ip.family && a->bytes == ip.bytes) return &p;
+      if (!a || a->family != ip.family || a->bytes != ip.bytes) continue;
+      if (found != nullptr && found != &p) {
+        throw std::invalid_argument("address " + text + " is on two pods: " + found->namespace_ +
+                                    "/" + found->name + " and " + p.namespace_ + "/" + p.name);
+      }
+      found = &p;
     }
   }
-  return nullptr;
+  return found;
 }
 
 /// Labels of a namespace; a namespace without an object still has its name label.

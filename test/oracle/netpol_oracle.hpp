@@ -25,6 +25,10 @@
 //    NotIn and DoesNotExist match objects without the key.
 //  - hostNetwork pods are neither isolated by policies nor selected as pod peers: their traffic
 //    carries node addresses, which only an ipBlock can match.
+//  - An address is one pod's: the oracle is given the cluster as it truly is (a lab's wired
+//    pods), and a cluster with an address on two pods is refused (std::invalid_argument). What
+//    knit does while its view shows a reused address on two pods is its own fail-safe choice
+//    (watcher/compile.hpp), checked by unit tests, not by the oracle.
 #pragma once
 
 #include <map>
@@ -134,7 +138,8 @@ bool in_cidr(const std::string& ip, const std::string& cidr);
 /// policies of `cluster`. A pod endpoint uses its first address of `family` (4 or 6). A named
 /// `port` is resolved against the destination pod's container ports of `protocol`; when it
 /// does not resolve (or dst is not a pod) nothing listens and the answer is false.
-/// Throws std::invalid_argument for an unknown pod or a pod without an address of `family`.
+/// Throws std::invalid_argument for an unknown pod, a pod without an address of `family`, or an
+/// address of an endpoint that two pods have.
 bool allowed(const Cluster& cluster, const Endpoint& src, const Endpoint& dst, Protocol protocol,
              const PortRef& port, int family = 4);
 

@@ -40,6 +40,18 @@ BOOST_AUTO_TEST_CASE(up_needs_a_dir_and_defaults_to_the_default_lab_with_an_agen
   BOOST_TEST(up2.name == "demo");
   BOOST_TEST(up2.dir == "/d");
   BOOST_TEST(!up2.agent);
+  BOOST_TEST(up2.pod_cidrs.empty());
+}
+
+BOOST_AUTO_TEST_CASE(up_takes_one_pod_cidr_per_family_in_network_form) {
+  auto up = std::get<UpArgs>(
+      parse({"up", "--dir", "/d", "--pod-cidr", "10.1.2.3/28", "--pod-cidr=fd00:1::/120"}));
+  BOOST_TEST((up.pod_cidrs == std::vector<std::string>{"10.1.2.0/28", "fd00:1::/120"}));
+  BOOST_TEST(
+      error_of({"up", "--dir", "/d", "--pod-cidr", "10.1.0.0/24", "--pod-cidr", "10.2.0.0/24"})
+          .find("one range per address family") != std::string::npos);
+  BOOST_TEST(error_of({"up", "--dir", "/d", "--pod-cidr", "10.1.0.0/31"}).find("too small") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(probe_defaults_to_tcp_80_ipv4_one_second_table) {
@@ -88,10 +100,12 @@ std::ostream& operator<<(std::ostream& os, const Refused& c) {
 const std::vector<Refused> kRefused = {
     {{}},
     {{"explode"}},
-    {{"up"}},                                   // no --dir
-    {{"up", "--dir"}},                          // no value
-    {{"up", "--dir", "/x", "--port", "80"}},    // a probe option
-    {{"up", "--dir", "/x", "--no-agent=yes"}},  // a flag with a value
+    {{"up"}},                                           // no --dir
+    {{"up", "--dir"}},                                  // no value
+    {{"up", "--dir", "/x", "--port", "80"}},            // a probe option
+    {{"up", "--dir", "/x", "--no-agent=yes"}},          // a flag with a value
+    {{"up", "--dir", "/x", "--pod-cidr", "10.1.0.0"}},  // no prefix length
+    {{"up", "--dir", "/x", "--pod-cidr", "fd00::/127"}},
     {{"down", "--name", "Has.Dots"}},
     {{"down", "--name", ""}},
     {{"status", "-o", "yaml"}},

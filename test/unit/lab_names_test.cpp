@@ -37,16 +37,25 @@ BOOST_AUTO_TEST_CASE(pod_namespaces_are_prefixed_unambiguous_and_bounded) {
 
 BOOST_AUTO_TEST_CASE(cni_config_is_dual_stack_and_points_at_the_labs_agent) {
   Paths p = paths_for("demo");
-  auto on = nlohmann::json::parse(cni_config(p, true));
+  auto on = nlohmann::json::parse(cni_config(p, true, pod_cidrs({})));
   BOOST_TEST(on["type"] == "knit");
   BOOST_TEST(on["dataDir"] == "/run/knit/lab/demo");
   BOOST_TEST(on["agent"] == "required");
   BOOST_TEST(on["agentSocket"] == "/run/knit/lab/demo/agent.sock");
   BOOST_TEST(on["ipam"]["ranges"][0][0]["subnet"] == "10.77.0.0/16");
   BOOST_TEST(on["ipam"]["ranges"][1][0]["subnet"] == "fd00:77::/64");
-  auto off = nlohmann::json::parse(cni_config(p, false));
+  auto off = nlohmann::json::parse(cni_config(p, false, pod_cidrs({})));
   BOOST_TEST(off["agent"] == "off");
   BOOST_TEST(!off.contains("agentSocket"));
+}
+
+BOOST_AUTO_TEST_CASE(a_pod_cidr_replaces_its_familys_range_alone) {
+  Paths p = paths_for("demo");
+  auto v4 = nlohmann::json::parse(cni_config(p, true, pod_cidrs({"10.1.2.0/28"})));
+  BOOST_TEST(v4["ipam"]["ranges"][0][0]["subnet"] == "10.1.2.0/28");
+  BOOST_TEST(v4["ipam"]["ranges"][1][0]["subnet"] == "fd00:77::/64");
+  auto both = pod_cidrs({"fd00:1::/120", "10.1.2.0/28"});
+  BOOST_TEST((both == std::vector<std::string>{"10.1.2.0/28", "fd00:1::/120"}));
 }
 
 BOOST_AUTO_TEST_CASE(cni_env_is_what_a_runtime_sets) {
