@@ -264,6 +264,7 @@ std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
           break;
         }
       }
+      if (by_ip_.count(ip) < 2) shared_.erase(ip);
     }
     if (auto n = by_ns_.find(it->second.pod_namespace); n != by_ns_.end()) {
       n->second.erase(key);
@@ -282,7 +283,8 @@ std::optional<PodState> Compiler::refresh_pod(std::string_view key) {
   if (st.local) local_.insert(it->first, &st);
   for (const auto& ip : st.ips) {
     journal_.push_back(ip);
-    by_ip_.emplace(ip, &st);
+    auto at = by_ip_.emplace(ip, &st);
+    if (at != by_ip_.begin() && std::prev(at)->first == ip) shared_.insert(ip);
   }
   return old;
 }
@@ -297,6 +299,7 @@ void Compiler::refresh_all() {
   by_ns_.clear();
   local_.clear();
   by_ip_.clear();
+  shared_.clear();
   states_.clear();
   synthetic_.clear();
   for (const auto& [key, pod] : view_.pods) refresh_pod(key);
@@ -388,7 +391,9 @@ std::vector<AddrRange> Compiler::peer_ranges(const NetworkPolicy& p, const Polic
       auto selected = [&](const PodState& h) { return peer_pod_selected(rule, p.namespace_, h); };
       for_each_peer_pod(peer, p.namespace_, [&](const PodState& st) {
         for (const auto& ip : st.ips) {
-          if (ip.family() == f && all_holders(ip, selected)) out.push_back(AddrRange::host(ip));
+          if (ip.family() == f && (!shared(ip) || all_holders(ip, selected))) {
+            out.push_back(AddrRange::host(ip));
+          }
         }
       });
     }
@@ -562,7 +567,7 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
       if (!is_named(pp)) continue;
       auto range = resolve(pp, st.pod);
       if (!range) continue;
-      bool agreed = all_holders(ip, [&](const PodState& h) {
+      bool agreed = !shared(ip) || all_holders(ip, [&](const PodState& h) {
         bool peer = rule.peers.empty() || in_blocks(ip) || peer_pod_selected(rule, p.namespace_, h);
         return peer && resolve(pp, h.pod) == range;
       });
@@ -661,7 +666,7 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
               if (!range) continue;
               for (const auto& ip : t->ips) {
                 if (ip.family() != fam.family) continue;
-                if (all_holders(ip, [&](const PodState& h) {
+                if (!shared(ip) || all_holders(ip, [&](const PodState& h) {
                       return is_target(h) && resolve(pp, h.pod) == range;
                     })) {
                   tuples.push_back({AddrRange::host(ip), proto_number(pp.protocol), *range});
@@ -731,7 +736,7 @@ PolicyOutput Compiler::policy(const NetworkPolicy& p) const {
       std::vector<AddrRange> addrs;
       for (const PodState* t : targets) {
         for (const auto& ip : t->ips) {
-          if (ip.family() == fam.family && all_holders(ip, is_target)) {
+          if (ip.family() == fam.family && (!shared(ip) || all_holders(ip, is_target))) {
             addrs.push_back(AddrRange::host(ip));
           }
         }

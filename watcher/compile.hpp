@@ -50,6 +50,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -210,6 +211,10 @@ class Compiler {
   /// Whether `ip` has a holder and `pred` is true of every holder (see the top of this file).
   template <class F>
   bool all_holders(const IpAddr& ip, F&& pred) const;
+  /// Whether more than one pod shows `ip`. When not, the pod a caller found `ip` on is its
+  /// only holder, and all_holders() would only repeat what the caller already decided about
+  /// that pod: compiling a set of 1,000 peers asks this of each address.
+  bool shared(const IpAddr& ip) const { return !shared_.empty() && shared_.contains(ip); }
   /// Whether an eligible pod is selected by one of `rule`'s pod peers (ipBlocks aside).
   bool peer_pod_selected(const PolicyRule& rule, const std::string& policy_ns,
                          const PodState& st) const;
@@ -243,6 +248,8 @@ class Compiler {
   PodIndex local_;
   /// Every pod state by address (a reused address can show on two pods).
   std::multimap<IpAddr, const PodState*> by_ip_;
+  /// Addresses by_ip_ holds more than once (usually none).
+  std::set<IpAddr> shared_;
   mutable std::map<std::string, Labels, std::less<>> synthetic_;
   /// Shared peer sets by name, kept across pod refreshes: a refreshed pod's old and new
   /// addresses go into the journal, and a set is brought up to date when next asked for by
