@@ -5,9 +5,11 @@
 // the kubelet does. Real packets then prove what a cluster's user notices: pods reach each
 // other across nodes over IPv4 and IPv6 with their own addresses, nodes and pods reach each
 // other, routes follow the Node objects (2500 more of them at once too), a NetworkPolicy from
-// the API isolates a pod against pods on another node and follows their labels, only traffic
-// leaving the cluster is masqueraded, and an API outage (watch streams cut, server restarted
-// with its history compacted) changes nothing in force while a change made after it converges.
+// the API isolates a pod against pods on another node and follows their labels, an address a
+// node's IPAM hands from a deleted pod to a new one keeps none of the old pod's admissions, only
+// traffic leaving the cluster is masqueraded, and an API outage (watch streams cut, server
+// restarted with its history compacted) changes nothing in force while a change made after it
+// converges.
 //
 //   "ul": the underlay, a router    br0 172.18.0.1/16 fd18::1/64 (the nodes' network)
 //                                   ext0 10.200.0.1/24 fd20::1/64 (towards "ext")
@@ -267,6 +269,14 @@ class Cluster {
   /// node with the conflist that node's agent wrote, then the object's status with the addresses.
   SimPod& add_pod(size_t node_index, const std::string& name, const std::string& app,
                   const std::string& ns = "x") {
+    SimPod& p = attach_pod(node_index, name, app, ns);
+    publish_ips(p);
+    return p;
+  }
+
+  /// add_pod() up to CNI ADD: the object is in the API without addresses.
+  SimPod& attach_pod(size_t node_index, const std::string& name, const std::string& app,
+                     const std::string& ns = "x") {
     SimNode& n = node(node_index);
     auto p = std::make_unique<SimPod>();
     p->namespace_ = ns;
@@ -285,12 +295,27 @@ class Cluster {
     for (const auto& ip : result_ips(r.out))
       (ip.find(':') == std::string::npos ? p->ip4 : p->ip6) = ip;
     BOOST_REQUIRE_MESSAGE(!p->ip4.empty() && !p->ip6.empty(), "not dual-stack: " << r.out);
-    p->object["status"] = {{"phase", "Running"},
-                           {"podIP", p->ip4},
-                           {"podIPs", json::array({{{"ip", p->ip4}}, {{"ip", p->ip6}}})}};
-    api_->put(p->object);
     pods_.push_back(std::move(p));
     return *pods_.back();
+  }
+
+  /// The pod's status in the API shows the addresses CNI ADD gave it, as the kubelet reports them.
+  void publish_ips(SimPod& p) {
+    p.object["status"] = {{"phase", "Running"},
+                          {"podIP", p.ip4},
+                          {"podIPs", json::array({{{"ip", p.ip4}}, {{"ip", p.ip6}}})}};
+    api_->put(p.object);
+  }
+
+  /// CNI DEL of the pod on its node, as the runtime does when it removes the sandbox: the
+  /// addresses go back to the node's IPAM. The API object is left as it is.
+  void detach_pod(const SimPod& p) {
+    const SimNode& n = node(p.node);
+    Proc r = cni(knit_binary(), *n.ns,
+                 {"DEL", "cid-" + p.namespace_ + "-" + p.name, p.path(), "eth0",
+                  pod_cni_args(p.namespace_, p.name), conflist_plugin_config(n.conflist())});
+    BOOST_REQUIRE_MESSAGE(r.status == 0, "CNI DEL " << p.namespace_ << "/" << p.name << " on "
+                                                    << n.name << ": " << r.out << r.err);
   }
 
   /// Relabels a pod in the API (app=<app>).
@@ -558,6 +583,70 @@ BOOST_AUTO_TEST_CASE(a_reused_address_loses_the_old_pods_access) {
   c.api().put(client.object);
   std::this_thread::sleep_for(500ms);
   for (int f : {4, 6}) BOOST_TEST(!reaches(client.path(), web.ip(f), 80), "IPv" << f);
+}
+
+BOOST_AUTO_TEST_CASE(an_address_the_node_gives_a_new_pod_loses_the_old_pods_access) {
+  Cluster c(2);
+  SimNode& a = c.node(0);
+  // node-a's IPv4 podCIDR holds one pod address (10.244.1.2: .1 is the range's gateway, .0 and
+  // .3 network and broadcast), so its IPAM gives the next pod the address the last one released.
+  // (The IPv6 /126 holds two, and round-robin gives the next pod the other one.)
+  a.cidrs = {"10.244.1.0/30", "fd00:10:244:1::/126"};
+  c.put_node(a);
+  BOOST_TEST_REQUIRE(eventually([&] { return contains(a.conflist(), "10.244.1.0/30"); }, 5s),
+                     a.conflist());
+  BOOST_TEST_REQUIRE(routes_become(c.node(1), {"10.244.1.0/30 via 172.18.0.2"}),
+                     c.node(1).routes());
+  // x/locked isolates app=locked and admits no one; x/open admits everyone into app=open.
+  c.api().put(json::parse(R"({
+    "kind": "NetworkPolicy", "apiVersion": "networking.k8s.io/v1",
+    "metadata": {"name": "locked", "namespace": "x"},
+    "spec": {"podSelector": {"matchLabels": {"app": "locked"}}, "policyTypes": ["Ingress"]}})"));
+  c.api().put(json::parse(R"({
+    "kind": "NetworkPolicy", "apiVersion": "networking.k8s.io/v1",
+    "metadata": {"name": "open", "namespace": "x"},
+    "spec": {"podSelector": {"matchLabels": {"app": "open"}}, "policyTypes": ["Ingress"],
+             "ingress": [{}]}})"));
+  SimPod& old = c.add_pod(0, "old", "open");
+  SimPod& client = c.add_pod(1, "client", "client");
+  SimPod& peer = c.add_pod(1, "peer", "open");
+  NameServer peer80(peer.path(), 80, "peer");
+  // x/open's rule is in node-a's table; x/locked came before it on the same watch.
+  BOOST_TEST_REQUIRE(
+      eventually([&] { return contains(a.ns->sh("nft list table inet knit").out, "x/open"); }, 5s),
+      a.ns->sh("nft list table inet knit").out);
+  const std::string reused = old.ip4;
+  BOOST_TEST_REQUIRE(reused == "10.244.1.2");
+  {
+    NameServer old80(old.path(), 80, "old");
+    BOOST_TEST_REQUIRE(eventually([&] { return ask_tcp(client.path(), reused, 80) == "old"; }, 5s),
+                       "client -> old " << reused << " (x/open)");
+  }
+  // The runtime removes old's sandbox (CNI DEL gives its addresses back), while the API still
+  // shows old with them: terminating, and the kubelet has not confirmed its deletion yet.
+  c.detach_pod(old);
+  old.object["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  old.object["metadata"]["deletionGracePeriodSeconds"] = 30;
+  c.api().put(old.object);
+  // A new pod on node-a, isolated by x/locked, gets the address; the kubelet has not reported
+  // its status yet, so only the CNI plugin's report says whose the address is now.
+  SimPod& fresh = c.attach_pod(0, "fresh", "locked");
+  BOOST_TEST_REQUIRE(fresh.ip4 == reused, "node-a's IPAM gave " << fresh.ip4);
+  NameServer fresh80(fresh.path(), 80, "fresh");
+  // The server answers on the address (the node is always admitted), and the client still
+  // reaches what x/open admits it to: the probes below can succeed.
+  BOOST_TEST(ask_tcp(a.path(), reused, 80) == "fresh", "node-a -> fresh " << reused);
+  BOOST_TEST(ask_tcp(client.path(), peer.ip4, 80) == "peer", "client -> peer (x/open)");
+  // Once ADD has returned, the address is fresh's alone: x/open's admission went with old.
+  bool admitted = reaches(client.path(), reused, 80);
+  BOOST_TEST(!admitted, "client -> fresh "
+                            << reused << " admitted as the old pod was; node-a: "
+                            << (admitted ? a.ns->sh("nft list table inet knit").out : ""));
+  BOOST_TEST(!reaches(client.path(), fresh.ip6, 80), "client -> fresh " << fresh.ip6 << " (new)");
+  // And so it stays when fresh's status shows the address.
+  c.publish_ips(fresh);
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(!reaches(client.path(), reused, 80), "client -> fresh " << reused << " after status");
 }
 
 BOOST_AUTO_TEST_CASE(masquerade_only_for_traffic_leaving_the_cluster) {
