@@ -553,14 +553,9 @@ std::shared_ptr<const PolicySet> Compiler::named_set(const NetworkPolicy& p, uin
   // A tuple of an address several pods hold needs each holder to be a destination of the rule
   // and to give the name the same number.
   auto in_blocks = [&](const IpAddr& ip) {
-    for (const auto& peer : rule.peers) {
-      if (peer.ip_block && peer.ip_block->cidr.contains(ip) &&
-          std::none_of(peer.ip_block->except.begin(), peer.ip_block->except.end(),
-                       [&](const Prefix& e) { return e.contains(ip); })) {
-        return true;
-      }
-    }
-    return false;
+    return std::any_of(rule.peers.begin(), rule.peers.end(), [&](const PolicyPeer& peer) {
+      return peer.ip_block && peer.ip_block->holds(ip);
+    });
   };
   auto add_address = [&](const PodState& st, const IpAddr& ip) {
     for (const auto& pp : rule.ports) {

@@ -136,6 +136,14 @@ struct IpBlock {
   Prefix cidr;  ///< normalised to the network address (host bits cleared)
   /// Each a strict subset of cidr (validated), normalised like cidr.
   std::vector<Prefix> except;
+  /// Whether the block holds `ip`: inside cidr and in no except.
+  bool holds(const IpAddr& ip) const {
+    if (!cidr.contains(ip)) return false;
+    for (const auto& e : except) {
+      if (e.contains(ip)) return false;
+    }
+    return true;
+  }
   friend bool operator==(const IpBlock&, const IpBlock&) = default;
 };
 

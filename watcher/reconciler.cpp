@@ -20,13 +20,7 @@ bool is_namespace_chain(std::string_view name) {
 
 /// Whether one of `ips` lies in `b` (its cidr, none of its excepts).
 bool holds_any(const IpBlock& b, const std::vector<IpAddr>& ips) {
-  for (const auto& ip : ips) {
-    if (b.cidr.contains(ip) && std::none_of(b.except.begin(), b.except.end(),
-                                            [&](const Prefix& e) { return e.contains(ip); })) {
-      return true;
-    }
-  }
-  return false;
+  return std::any_of(ips.begin(), ips.end(), [&](const IpAddr& ip) { return b.holds(ip); });
 }
 
 bool has_named_port(const PolicyRule& r) {
