@@ -310,11 +310,12 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     // Other pods showing one of its addresses: whether they hold it, and whether every holder
     // is a member of a set, can change with this pod (compile.hpp), so what they are targets
     // or peers of is affected too. Usually there are none.
+    const PodState* self = compiler_->state(key);
     for (const auto* facts : {&old_facts, &new_facts}) {
       if (!*facts) continue;
       for (const auto& ip : (*facts)->ips) {
         for (const PodState* other : compiler_->claimants(ip)) {
-          if (other == compiler_->state(key)) continue;
+          if (other == self) continue;
           auto f = facts_of(other);
           affected_by_pod(view, f, std::nullopt, aff);
         }
