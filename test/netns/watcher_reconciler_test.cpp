@@ -901,24 +901,23 @@ class Gen {
       }
     };
     auto readdress = [&](Pod& p) { p.ips = {bulk_v4(), bulk_v6()}; };
+    auto add = [&](const std::string& ns, std::string name, std::string node, Labels labels,
+                   std::string why) {
+      Pod p;
+      p.namespace_ = ns;
+      p.name = std::move(name);
+      p.labels = std::move(labels);
+      p.node_name = std::move(node);
+      p.phase = PodPhase::kRunning;
+      readdress(p);
+      s.push_back(pod_change(object_key(p.namespace_, p.name), p, std::move(why)));
+    };
     if (phase == 0) {
       for (size_t i = 0; i < kBurstPods; ++i) {
-        Pod p;
-        p.namespace_ = namespaces_[i % namespaces_.size()];
-        p.name = str("b", i);
-        p.labels = pod_labels();
-        p.node_name = "node2";
-        p.phase = PodPhase::kRunning;
-        readdress(p);
-        s.push_back(pod_change(object_key(p.namespace_, p.name), p, "burst: pod added"));
+        add(namespaces_[i % namespaces_.size()], str("b", i), "node2", pod_labels(),
+            "burst: pod added");
       }
-      Pod local;
-      local.namespace_ = namespaces_.front();
-      local.name = "b-local";
-      local.node_name = kNode;
-      local.phase = PodPhase::kRunning;
-      readdress(local);
-      s.push_back(pod_change(object_key(local.namespace_, local.name), local, "burst: local pod"));
+      add(namespaces_.front(), "b-local", std::string(kNode), {}, "burst: local pod");
       NetworkPolicy np;
       np.namespace_ = namespaces_.front();
       np.name = "burst";
