@@ -216,7 +216,9 @@ std::map<std::string, uint64_t> read_counters(nl::Socket& sock, TableFamily fami
   return out;
 }
 
-std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::string_view name) {
+std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::string_view name,
+                                  SetNames* names) {
+  if (names != nullptr) names->clear();
   const uint8_t fam = nfproto(family);
   const std::string tname(name);
   const std::string where = str(family_name(family), ' ', tname);
@@ -235,6 +237,7 @@ std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::str
   }
 
   Ruleset rs;
+  std::map<std::string, std::string, std::less<>> model_names;  // kernel name -> model name
   rs.table = Table{family, tname};
 
   {  // Chains: the kernel dumps every chain of the family; keep this table's.
@@ -267,8 +270,16 @@ std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::str
           // renders with @__setN, visibly.
           if (nftnl_set_get_u32(s.get(), NFTNL_SET_FLAGS) & NFT_SET_ANONYMOUS) return;
           rs.sets.push_back(lift_set(s.get()));
+          // A short kernel name carries the model's name in its comment (SetNames).
+          if (SetNames::alias_number(rs.sets.back().name)) {
+            std::string model = lift_set_comment(s.get());
+            if (!model.empty()) model_names[rs.sets.back().name] = std::move(model);
+          }
         },
-        [&] { rs.sets.clear(); });
+        [&] {
+          rs.sets.clear();
+          model_names.clear();
+        });
   }
 
   for (auto& set : rs.sets) {
@@ -323,6 +334,36 @@ std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::str
         });
   }
 
+  if (!model_names.empty()) {
+    // A model name that another set already goes by (only a hand-edited table has one) is
+    // left alone: the set keeps its kernel name.
+    std::map<std::string_view, int> claims;
+    for (const auto& set : rs.sets) {
+      auto it = model_names.find(set.name);
+      ++claims[it == model_names.end() ? std::string_view(set.name) : it->second];
+    }
+    for (auto it = model_names.begin(); it != model_names.end();) {
+      it = claims[it->second] > 1 ? model_names.erase(it) : std::next(it);
+    }
+    // Back to the model's names, in the sets and in the rules that name them.
+    auto model = [&](std::string& n) {
+      if (auto it = model_names.find(n); it != model_names.end()) n = it->second;
+    };
+    for (auto& set : rs.sets) {
+      std::string kernel = set.name;
+      model(set.name);
+      if (names != nullptr && set.name != kernel) names->add(set.name, kernel);
+    }
+    for (auto& c : rs.chains) {
+      for (auto& r : c.rules) {
+        for (auto& st : r.stmts) {
+          if (auto* l = std::get_if<Lookup>(&st)) model(l->set);
+          if (auto* v = std::get_if<Vmap>(&st)) model(v->map);
+          if (auto* d = std::get_if<DnatMap>(&st)) model(d->map);
+        }
+      }
+    }
+  }
   rs.sort();
   return rs;
 }

@@ -38,7 +38,10 @@ void commit(nl::Socket& sock, Batch& batch, const Plan* plan = nullptr,
 /// not exist. Rules come back canonical (see canonical()); expressions the model does not know
 /// become Raw statements. Throws Error(kNetlink) when a dump fails or the table holds objects
 /// the model cannot represent (other object types, set timeouts, route chains).
-std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::string_view name);
+/// Sets come back under their model names (SetNames); `names`, when given, receives the kernel
+/// names of those that have a short one.
+std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::string_view name,
+                                  SetNames* names = nullptr);
 
 /// The packet count of every named counter of the table, by name (empty when the table does
 /// not exist). One dump. Throws Error(kNetlink).

@@ -555,6 +555,13 @@ Chain lift_chain(const nftnl_chain* c) {
   return ch;
 }
 
+std::string lift_set_comment(const nftnl_set* s) {
+  if (!nftnl_set_is_set(s, NFTNL_SET_USERDATA)) return {};
+  uint32_t len = 0;
+  const void* ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
+  return udata_comment(ud, len, NFTNL_UDATA_SET_COMMENT);
+}
+
 Set lift_set(const nftnl_set* s) {
   Set out;
   out.name = nftnl_set_get_str(s, NFTNL_SET_NAME);

@@ -39,6 +39,8 @@ class ElementLifter {
   std::vector<Element> elems_;
   std::vector<Marker> markers_;
 };
+/// The set's comment (NFTNL_UDATA_SET_COMMENT of its userdata), empty when it has none.
+std::string lift_set_comment(const nftnl_set* s);
 /// One rule, in canonical form.
 Rule lift_rule(TableFamily f, nftnl_rule* r);
 /// A named counter; throws Error(kNetlink) for other object types.

@@ -54,9 +54,10 @@ int verdict_code(VerdictKind k) {
 /// so that dependencies (see deps.hpp) are added once, where nft would add them.
 class RuleLowerer {
  public:
-  RuleLowerer(const Table& t, std::string_view chain, nftnl_rule* r)
+  RuleLowerer(const Table& t, std::string_view chain, nftnl_rule* r, const Plan* names)
       : fam_(t.family),
         rule_(r),
+        names_(names),
         where_(str("add rule to chain ", family_name(t.family), ' ', t.name, ' ', chain)) {}
 
   void stmt(const Stmt& s) {
@@ -196,7 +197,8 @@ class RuleLowerer {
   void lookup(const std::string& set, bool negate, std::optional<uint32_t> dreg) {
     auto e = new_expr("lookup");
     nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-    nftnl_expr_set_str(e.get(), NFTNL_EXPR_LOOKUP_SET, set.c_str());
+    const std::string& name = names_ ? names_->kernel_name(set) : set;
+    nftnl_expr_set_str(e.get(), NFTNL_EXPR_LOOKUP_SET, name.c_str());
     if (dreg) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LOOKUP_DREG, *dreg);
     if (negate) nftnl_expr_set_u32(e.get(), NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
     add(std::move(e));
@@ -360,6 +362,7 @@ class RuleLowerer {
 
   TableFamily fam_;
   nftnl_rule* rule_;
+  const Plan* names_;  ///< kernel names of sets; null: model names
   std::string where_;
   std::optional<uint8_t> nf_, l4_;
 };
@@ -497,8 +500,8 @@ std::string elems_what(const Table& t, const Set& s, bool add, size_t first, siz
 
 /// NEWSETELEM / DELSETELEM messages for all of `s.elements`, split where the element list
 /// would outgrow its 16-bit nest length.
-void lower_elements(Batch& b, const Table& t, const Set& s, bool add, uint32_t change,
-                    uint32_t new_set_id = 0) {
+void lower_elements(Batch& b, const Table& t, const Set& s, const std::string& kernel_name,
+                    bool add, uint32_t change, uint32_t new_set_id = 0) {
   const std::string where = str(add ? "add elements to set " : "delete elements from set ",
                                 family_name(t.family), ' ', t.name, ' ', s.name);
   for (const auto& e : s.elements) check_element(s, e, where);
@@ -518,7 +521,7 @@ void lower_elements(Batch& b, const Table& t, const Set& s, bool add, uint32_t c
           if (new_set_id != 0) {
             mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(new_set_id));
           } else {
-            mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, s.name.c_str());
+            mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, kernel_name.c_str());
           }
           auto* list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
           size_t list_start = reinterpret_cast<uint8_t*>(list) - reinterpret_cast<uint8_t*>(nlh);
@@ -562,7 +565,7 @@ NftChain lower_chain(const Table& t, std::string_view name, const std::optional<
   return o;
 }
 
-NftSet lower_set(const Table& t, const Set& s, uint32_t set_id) {
+NftSet lower_set(const Table& t, const Set& s, uint32_t set_id, std::string_view kernel_name) {
   std::string where = str("add set ", family_name(t.family), ' ', t.name, ' ', s.name);
   if (s.key.empty()) invalid(str(where, ": no key type"));
   if (s.key_size() > Key::kMax || s.data_size() > Key::kMax) {
@@ -572,7 +575,19 @@ NftSet lower_set(const Table& t, const Set& s, uint32_t set_id) {
     if (k == Type::kVerdict) invalid(str(where, ": verdict in the key"));
   auto o = new_set();
   nftnl_set_set_str(o.get(), NFTNL_SET_TABLE, t.name.c_str());
-  nftnl_set_set_str(o.get(), NFTNL_SET_NAME, s.name.c_str());
+  if (!kernel_name.empty() && kernel_name != s.name) {
+    // A short kernel name (SetNames): the model's name goes in the comment, as nft keeps one.
+    if (s.name.size() >= NFTNL_UDATA_COMMENT_MAXLEN) {
+      invalid(str(where, ": name longer than a comment can hold"));
+    }
+    nftnl_set_set_str(o.get(), NFTNL_SET_NAME, std::string(kernel_name).c_str());
+    auto ud = new_udata_buf(NFTNL_UDATA_COMMENT_MAXLEN + 8);
+    nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_SET_COMMENT, s.name.c_str());
+    nftnl_set_set_data(o.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()),
+                       nftnl_udata_buf_len(ud.get()));
+  } else {
+    nftnl_set_set_str(o.get(), NFTNL_SET_NAME, s.name.c_str());
+  }
   nftnl_set_set_u32(o.get(), NFTNL_SET_FAMILY, nfproto(t.family));
   nftnl_set_set_u32(o.get(), NFTNL_SET_ID, set_id);
   // NFT_SET_CONCAT goes with the field descriptions below (pipapo); a plain concatenated set
@@ -610,12 +625,12 @@ NftSet lower_set(const Table& t, const Set& s, uint32_t set_id) {
   return o;
 }
 
-NftRule lower_rule(const Table& t, std::string_view chain, const Rule& r) {
+NftRule lower_rule(const Table& t, std::string_view chain, const Rule& r, const Plan* names) {
   auto o = new_rule();
   nftnl_rule_set_str(o.get(), NFTNL_RULE_TABLE, t.name.c_str());
   nftnl_rule_set_str(o.get(), NFTNL_RULE_CHAIN, std::string(chain).c_str());
   nftnl_rule_set_u32(o.get(), NFTNL_RULE_FAMILY, nfproto(t.family));
-  RuleLowerer l(t, chain, o.get());
+  RuleLowerer l(t, chain, o.get(), names);
   for (const auto& s : r.stmts) l.stmt(s);
   if (!r.comment.empty()) {
     auto ud = new_udata_buf(NFTNL_UDATA_COMMENT_MAXLEN + 8);
@@ -686,21 +701,22 @@ Batch lower(const Plan& p) {
       nftnl_obj_set_u32(o.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
       msg(NFT_MSG_DELOBJ, 0, [&](nlmsghdr* n) { nftnl_obj_nlmsg_build_payload(n, o.get()); });
     } else if (auto* as = std::get_if<AddSet>(&c)) {
-      auto o = lower_set(t, as->set, ++set_id);
+      const std::string& kernel = p.kernel_name(as->set.name);
+      auto o = lower_set(t, as->set, ++set_id, kernel);
       msg(NFT_MSG_NEWSET, kCreate, [&](nlmsghdr* n) { nftnl_set_nlmsg_build_payload(n, o.get()); });
-      lower_elements(b, t, as->set, true, idx, set_id);
+      lower_elements(b, t, as->set, kernel, true, idx, set_id);
     } else if (auto* ds = std::get_if<DeleteSet>(&c)) {
       auto o = new_set();
       nftnl_set_set_str(o.get(), NFTNL_SET_TABLE, t.name.c_str());
-      nftnl_set_set_str(o.get(), NFTNL_SET_NAME, ds->name.c_str());
+      nftnl_set_set_str(o.get(), NFTNL_SET_NAME, p.kernel_name(ds->name).c_str());
       nftnl_set_set_u32(o.get(), NFTNL_SET_FAMILY, fam);
       msg(NFT_MSG_DELSET, 0, [&](nlmsghdr* n) { nftnl_set_nlmsg_build_payload(n, o.get()); });
     } else if (auto* ae = std::get_if<AddElements>(&c)) {
-      lower_elements(b, t, ae->set, true, idx);
+      lower_elements(b, t, ae->set, p.kernel_name(ae->set.name), true, idx);
     } else if (auto* de = std::get_if<DeleteElements>(&c)) {
-      lower_elements(b, t, de->set, false, idx);
+      lower_elements(b, t, de->set, p.kernel_name(de->set.name), false, idx);
     } else if (auto* ar = std::get_if<AddRule>(&c)) {
-      auto o = lower_rule(t, ar->chain, ar->rule);
+      auto o = lower_rule(t, ar->chain, ar->rule, &p);
       msg(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
           [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, o.get()); });
     }

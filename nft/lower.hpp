@@ -20,12 +20,15 @@ namespace knit::nft {
 NftTable lower_table(const Table& t);
 /// A chain without rules; `base` makes it a base chain.
 NftChain lower_chain(const Table& t, std::string_view name, const std::optional<BaseChain>& base);
-/// The set object without elements; `set_id` is the transaction-local NFTA_SET_ID.
-/// Throws Error(kInternal) for an invalid key (no fields, longer than 64 bytes).
-NftSet lower_set(const Table& t, const Set& s, uint32_t set_id);
-/// Throws Error(kInternal) naming the chain for statements that cannot be lowered (Raw, keys
-/// longer than the registers, log with both group and level).
-NftRule lower_rule(const Table& t, std::string_view chain, const Rule& r);
+/// The set object without elements; `set_id` is the transaction-local NFTA_SET_ID. A
+/// `kernel_name` other than s.name (SetNames) names the kernel object, with s.name as its
+/// comment. Throws Error(kInternal) for an invalid key (no fields, longer than 64 bytes).
+NftSet lower_set(const Table& t, const Set& s, uint32_t set_id, std::string_view kernel_name = {});
+/// Sets are named by `names`' kernel names when given. Throws Error(kInternal) naming the chain
+/// for statements that cannot be lowered (Raw, keys longer than the registers, log with both
+/// group and level).
+NftRule lower_rule(const Table& t, std::string_view chain, const Rule& r,
+                   const Plan* names = nullptr);
 NftObj lower_counter(const Table& t, std::string_view name);
 
 /// Every message of the plan, in order, each with its description and the index of its change.

@@ -1,7 +1,9 @@
 #include "nft/plan.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -128,7 +130,30 @@ void add_rules(Plan& p, const Chain& c) {
   for (const auto& r : c.rules) p.changes.push_back(AddRule{c.name, r});
 }
 
-Plan create_all(const Ruleset& des) {
+/// Gives each set of `sets` a short kernel name (SetNames) in p.new_names that no set of the
+/// table has: not one in `names`, not one given before it, and not the model name of a set in
+/// `cur` or `des` (sets without an entry go by it).
+void name_new_sets(Plan& p, const std::vector<const Set*>& sets, const SetNames& names,
+                   const Ruleset* cur, const Ruleset& des) {
+  uint32_t n = names.cursor();
+  std::set<std::string_view> own;  // model names that look like short names (none of knit's)
+  for (const auto* rs : {cur, &des}) {
+    if (rs == nullptr) continue;
+    for (const auto& s : rs->sets)
+      if (!s.name.empty() && s.name[0] == '_') own.insert(s.name);
+  }
+  auto taken = [&](const std::string& k) { return names.in_use(k) || own.count(k) != 0; };
+  for (const Set* s : sets) {
+    if (s->name.size() <= SetNames::kKeepName || s->name.size() > SetNames::kMaxModelName) {
+      continue;
+    }
+    std::string k = SetNames::alias(n++);
+    while (taken(k)) k = SetNames::alias(n++);
+    p.new_names.emplace(s->name, std::move(k));
+  }
+}
+
+Plan create_all(const Ruleset& des, const SetNames* names) {
   Plan p{des.table, {}};
   p.changes.push_back(AddTable{});
   auto chains = by_name(des.chains);
@@ -137,6 +162,8 @@ Plan create_all(const Ruleset& des) {
   std::vector<const Set*> sets;
   for (auto& [n, s] : by_name(des.sets)) sets.push_back(s);
   most_referenced_first(sets, des.chains);
+  // The table is new: no name is in use but those given here.
+  if (names != nullptr) name_new_sets(p, sets, SetNames{}, nullptr, des);
   for (const auto* s : sets) p.changes.push_back(AddSet{*s});
   for (auto& [n, c] : chains) add_rules(p, *c);
   return p;
@@ -144,12 +171,76 @@ Plan create_all(const Ruleset& des) {
 
 }  // namespace
 
-Plan plan(const std::optional<Ruleset>& current, const Ruleset& des) {
-  return current ? plan(*current, des) : create_all(des);
+const std::string* SetNames::find(std::string_view name) const {
+  auto it = kernel_.find(name);
+  return it == kernel_.end() ? nullptr : &it->second;
 }
 
-Plan plan(const Ruleset& cur, const Ruleset& des) {
-  if (!(cur.table == des.table)) return create_all(des);
+void SetNames::add(const std::string& model, const std::string& kernel) {
+  if (auto it = kernel_.find(model); it != kernel_.end()) used_.erase(it->second);
+  kernel_[model] = kernel;
+  used_.insert(kernel);
+  if (auto n = alias_number(kernel); n && *n >= cursor_) cursor_ = *n + 1;
+}
+
+void SetNames::commit(const Plan& p) {
+  for (const auto& c : p.changes) {
+    if (auto* d = std::get_if<DeleteSet>(&c)) {
+      if (auto it = kernel_.find(d->name); it != kernel_.end()) {
+        used_.erase(it->second);
+        kernel_.erase(it);
+      }
+    }
+  }
+  for (const auto& [model, kernel] : p.new_names) add(model, kernel);
+}
+
+void SetNames::clear() {
+  kernel_.clear();
+  used_.clear();
+  cursor_ = 0;
+}
+
+std::string SetNames::alias(uint32_t n) {
+  char digits[8];
+  size_t len = 0;
+  do {
+    digits[len++] = "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36];
+    n /= 36;
+  } while (n != 0);
+  std::string out = "_";
+  while (len > 0) out += digits[--len];
+  return out;
+}
+
+std::optional<uint32_t> SetNames::alias_number(std::string_view k) {
+  if (k.size() < 2 || k.size() > 8 || k[0] != '_' || (k[1] == '0' && k.size() > 2)) {
+    return std::nullopt;
+  }
+  uint64_t n = 0;
+  for (char c : k.substr(1)) {
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    n = n * 36 + static_cast<uint64_t>(d);
+  }
+  if (n > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(n);
+}
+
+const std::string& Plan::kernel_name(const std::string& name) const {
+  if (auto it = new_names.find(name); it != new_names.end()) return it->second;
+  if (names != nullptr) {
+    if (const std::string* k = names->find(name)) return *k;
+  }
+  return name;
+}
+
+Plan plan(const std::optional<Ruleset>& current, const Ruleset& des, const SetNames* names) {
+  return current ? plan(*current, des, names) : create_all(des, names);
+}
+
+Plan plan(const Ruleset& cur, const Ruleset& des, const SetNames* names) {
+  if (!(cur.table == des.table)) return create_all(des, names);
   const TableFamily fam = des.table.family;
   Plan p{des.table, {}};
 
@@ -187,6 +278,8 @@ Plan plan(const Ruleset& cur, const Ruleset& des) {
   for (auto& [name, c] : cur_sets)
     if (!des_sets.count(name)) gone_sets.emplace(name);
   most_referenced_first(new_sets, des.chains);
+  p.names = names;
+  if (names != nullptr) name_new_sets(p, new_sets, *names, &cur, des);
 
   // Counters.
   auto cur_ctrs = by_name(cur.counters), des_ctrs = by_name(des.counters);

@@ -7,7 +7,10 @@
 // anything refers to them and deleted after the last reference is gone.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -77,12 +80,62 @@ struct AddRule {
 using Change = std::variant<AddTable, AddChain, UpdateChain, FlushChain, DeleteChain, AddCounter,
                             DeleteCounter, AddSet, DeleteSet, AddElements, DeleteElements, AddRule>;
 
+struct Plan;
+
+/// The names the kernel knows a table's sets by, where they differ from the model's.
+///
+/// nf_tables finds a set by name with a walk of the table's list of sets that measures every
+/// name it passes (strlen) and compares it: creating a set walks the whole list, and so does
+/// every rule that names a set and every element change. With thousands of sets most of a full
+/// sync's kernel time, and much of a pod event's, is these walks, and their cost grows with the
+/// names' length. So the agent gives the kernel short names: plan() names each new set "_"
+/// and a base-36 number (the model's names never begin with '_'), lower() puts the model's name
+/// in the set's comment (where `nft list` shows it), and read_table() gives the model's names
+/// back. A set without an entry here goes by its model name (short names, other tables, sets
+/// of older versions, kept until they change).
+class SetNames {
+ public:
+  /// The kernel name of model set `name`, or nullptr when it goes by its model name.
+  const std::string* find(std::string_view name) const;
+  /// Whether some set of the table goes by kernel name `kernel` through an entry here.
+  bool in_use(std::string_view kernel) const { return used_.count(kernel) != 0; }
+  /// Records that model set `model` is kernel set `kernel`.
+  void add(const std::string& model, const std::string& kernel);
+  /// Records what committed plan `p` changed: its new sets' names, its deleted sets gone.
+  void commit(const Plan& p);
+  void clear();
+  size_t size() const noexcept { return kernel_.size(); }
+  /// Where plan() starts looking for a free short name.
+  uint32_t cursor() const noexcept { return cursor_; }
+
+  /// Longest model name a set comment holds (nft's NFTNL_UDATA_COMMENT_MAXLEN, less the NUL);
+  /// a set with a longer name keeps it as its kernel name.
+  static constexpr size_t kMaxModelName = 127;
+  /// Names this short cost the walks little and stay as they are (the dispatch maps, `nd`).
+  static constexpr size_t kKeepName = 10;
+  /// "_" and `n` in base 36; alias_number is its inverse (nullopt for other names).
+  static std::string alias(uint32_t n);
+  static std::optional<uint32_t> alias_number(std::string_view kernel);
+
+ private:
+  std::map<std::string, std::string, std::less<>> kernel_;  // model name -> kernel name
+  std::set<std::string, std::less<>> used_;                 // kernel names in kernel_
+  uint32_t cursor_ = 0;
+};
+
 /// An ordered list of changes to one table; applied as one transaction (nft/apply.hpp). Callers
 /// may also build small plans by hand (e.g. one AddElements for a new pod).
 struct Plan {
   Table table;
   std::vector<Change> changes;
+  /// Kernel names of the table's existing sets (not owned; must outlive the plan), and those
+  /// plan() gave the sets it creates. Without either, sets go by their model names.
+  const SetNames* names = nullptr;
+  std::map<std::string, std::string, std::less<>> new_names{};
+
   bool empty() const noexcept { return changes.empty(); }
+  /// The name the kernel knows model set `name` by in this plan.
+  const std::string& kernel_name(const std::string& name) const;
 };
 
 /// The changes from `current` to `desired`. Returns an empty plan when nothing differs. Sets
@@ -90,9 +143,12 @@ struct Plan {
 /// and recreated; chains whose hook, type or priority changed likewise. A kept chain that refers
 /// to a set or counter being deleted is flushed and refilled. When `current` is another table
 /// than `desired`'s, everything is created.
-Plan plan(const Ruleset& current, const Ruleset& desired);
+/// With `names` (the kernel names of current's sets, see SetNames), each new set gets a short
+/// kernel name, in Plan::new_names; the plan keeps the pointer.
+Plan plan(const Ruleset& current, const Ruleset& desired, const SetNames* names = nullptr);
 /// Same, where nullopt means the table does not exist (read_table()'s result): create it all.
-Plan plan(const std::optional<Ruleset>& current, const Ruleset& desired);
+Plan plan(const std::optional<Ruleset>& current, const Ruleset& desired,
+          const SetNames* names = nullptr);
 
 /// "add chain inet knit post", "add 3 elements to set inet knit pods", ...: one line per change,
 /// for logs and tests.

@@ -600,9 +600,10 @@ NetworkPolicy deny_all(NetworkPolicy p) {
 /// retries as before.
 bool Agent::refuse_culprit() {
   std::optional<nft::Ruleset> kernel;
+  nft::SetNames names;
   std::unique_ptr<Compiler> compiler;
   try {
-    kernel = Reconciler::read_kernel(nft_);
+    kernel = Reconciler::read_kernel(nft_, &names);
     compiler = std::make_unique<Compiler>(view_);
   } catch (const std::exception&) {
     return false;  // not even that: the caller's retry reports it
@@ -610,7 +611,7 @@ bool Agent::refuse_culprit() {
   std::string why;
   auto passes = [&] {
     try {
-      rec_.check(nft_, *compiler, kernel);
+      rec_.check(nft_, *compiler, kernel, names);
       return true;
     } catch (const std::exception& e) {
       why = e.what();

@@ -140,17 +140,18 @@ nft::Ruleset Reconciler::whole_table(
   return desired;
 }
 
-std::optional<nft::Ruleset> Reconciler::read_kernel(nl::Socket& sock) {
-  return nft::read_table(sock, nft::TableFamily::kInet, kTableName);
+std::optional<nft::Ruleset> Reconciler::read_kernel(nl::Socket& sock, nft::SetNames* names) {
+  return nft::read_table(sock, nft::TableFamily::kInet, kTableName, names);
 }
 
 void Reconciler::check(nl::Socket& sock, const Compiler& compiler,
-                       const std::optional<nft::Ruleset>& kernel) const {
+                       const std::optional<nft::Ruleset>& kernel,
+                       const nft::SetNames& names) const {
   std::map<std::string, PolicyOutput, std::less<>> outputs;
   for (const auto& [key, p] : compiler.view().policies) outputs.emplace(key, compiler.policy(p));
   nft::Ruleset desired = whole_table(compiler, outputs);
   outputs.clear();
-  nft::check(sock, nft::plan(kernel, desired));
+  nft::check(sock, nft::plan(kernel, desired, &names));
 }
 
 MemoStats Reconciler::memo_stats() const {
@@ -173,10 +174,11 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   size_t changes = 0;
   {
     nft::Ruleset desired = whole_table(*compiler, outputs);
-    auto current = read_kernel(sock);
-    nft::Plan plan = nft::plan(current, desired);
+    auto current = read_kernel(sock, &set_names_);
+    nft::Plan plan = nft::plan(current, desired, &set_names_);
     changes = plan.changes.size();
     if (!plan.empty()) nft::apply(sock, plan);
+    set_names_.commit(plan);
     chains_.clear();
     for (auto& c : desired.chains) {
       if (is_namespace_chain(c.name)) chains_.emplace(c.name, std::move(c));
@@ -508,7 +510,7 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   }
   current.sort();
   desired.sort();
-  nft::Plan plan = nft::plan(current, desired);
+  nft::Plan plan = nft::plan(current, desired, &set_names_);
   try {
     if (!plan.empty()) nft::apply(sock, plan);
   } catch (...) {
@@ -534,6 +536,7 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
       chains_.erase(name);
     }
   }
+  set_names_.commit(plan);
   dispatch_ = std::move(new_dispatch);
   if (extra_dirty_) {
     committed_extra_sets_ = extra_sets_;

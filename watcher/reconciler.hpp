@@ -18,6 +18,7 @@
 
 #include "core/netlink.hpp"
 #include "nft/nft_types.hpp"
+#include "nft/plan.hpp"
 #include "watcher/compile.hpp"
 
 namespace knit::watcher {
@@ -43,17 +44,20 @@ class Reconciler {
   size_t sync(nl::Socket& sock, const ClusterView& view);
 
   bool synced() const noexcept { return compiler_ != nullptr; }
+  /// The kernel names of the table's sets as of the last commit.
+  const nft::SetNames& set_names() const noexcept { return set_names_; }
 
-  /// What the kernel holds of knit's table (nullopt: no table). Throws Error(kNetlink).
-  static std::optional<nft::Ruleset> read_kernel(nl::Socket& sock);
+  /// What the kernel holds of knit's table (nullopt: no table), under the model's set names;
+  /// `names` receives the sets' kernel names (nft::SetNames). Throws Error(kNetlink).
+  static std::optional<nft::Ruleset> read_kernel(nl::Socket& sock, nft::SetNames* names = nullptr);
 
   /// Whether the kernel would take the whole of `compiler`'s view on top of `kernel` (from
-  /// read_kernel): compiles every policy, plans, and sends the plan as a check (nft::check),
-  /// which changes nothing. Throws what full_sync would. For finding what a refused commit was
-  /// about: one compiler and one read serve many checks of the view with its policies edited
-  /// in place (the compiler indexes pods and namespaces, not policies).
-  void check(nl::Socket& sock, const Compiler& compiler,
-             const std::optional<nft::Ruleset>& kernel) const;
+  /// read_kernel, with its `names`): compiles every policy, plans, and sends the plan as a
+  /// check (nft::check), which changes nothing. Throws what full_sync would. For finding what
+  /// a refused commit was about: one compiler and one read serve many checks of the view with
+  /// its policies edited in place (the compiler indexes pods and namespaces, not policies).
+  void check(nl::Socket& sock, const Compiler& compiler, const std::optional<nft::Ruleset>& kernel,
+             const nft::SetNames& names) const;
 
   /// Objects of knit's table that are not NetworkPolicy (the masquerade sets and chain,
   /// watcher/nat.hpp): committed with the next sync, element-level like the policy sets.
@@ -134,6 +138,9 @@ class Reconciler {
   std::vector<nft::Set> extra_sets_, committed_extra_sets_;
   std::vector<nft::Chain> extra_chains_, committed_extra_chains_;
   bool extra_dirty_ = false;
+  /// The kernel names of the table's sets (short, see nft::SetNames): read with the table in
+  /// full_sync, kept up to date with every commit.
+  nft::SetNames set_names_;
 };
 
 }  // namespace knit::watcher

@@ -418,10 +418,12 @@ class Replay {
 
   /// Makes one change of the coming commit in the kernel first, through knit's own nft engine
   /// (`pick` chooses which): adds one of the elements it adds, deletes one it deletes, or
-  /// creates one of the sets it creates. Returns what it did; nullopt when the commit changes
-  /// no set, or the kernel took none of the candidates.
+  /// creates a set under the kernel name the first set it creates will get (nft::SetNames).
+  /// Returns what it did; nullopt when the commit changes no set, or the kernel took none of
+  /// the candidates.
   std::optional<std::string> sabotage_next_commit(size_t pick) {
-    const nft::Plan next = nft::plan(committed_, desired());
+    const nft::SetNames& names = rec_.set_names();
+    const nft::Plan next = nft::plan(committed_, desired(), &names);
     std::vector<std::pair<nft::Change, std::string>> candidates;
     for (const auto& c : next.changes) {
       if (const auto* a = std::get_if<nft::AddElements>(&c)) {
@@ -437,16 +439,23 @@ class Replay {
           candidates.emplace_back(nft::DeleteElements{one},
                                   str("deleted an element of ", one.name));
         }
-      } else if (const auto* a = std::get_if<nft::AddSet>(&c)) {
+      } else if (const auto* a = std::get_if<nft::AddSet>(&c);
+                 a && next.new_names.count(a->set.name)) {
+        // The reconciler names its new sets from its cursor on, skipping names in use.
+        uint32_t n = names.cursor();
+        while (names.in_use(nft::SetNames::alias(n))) ++n;
         nft::Set empty = a->set;
         empty.elements.clear();
+        empty.name = nft::SetNames::alias(n);
         candidates.emplace_back(nft::AddSet{empty}, str("created set ", empty.name));
       }
     }
     for (size_t i = 0; i < candidates.size(); ++i) {
       const auto& [change, what] = candidates[(pick + i) % candidates.size()];
       try {
-        nft::apply(sock_, nft::Plan{next.table, {change}});
+        nft::Plan one{next.table, {change}};
+        one.names = &names;
+        nft::apply(sock_, one);
         return what;
       } catch (const std::exception&) {
         // Not on its own (a map element jumping to a chain the commit creates): the next one.

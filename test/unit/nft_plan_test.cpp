@@ -404,4 +404,92 @@ BOOST_AUTO_TEST_CASE(table_from_scratch_when_current_is_another_table) {
   BOOST_TEST(std::holds_alternative<AddTable>(p.changes.at(0)));
 }
 
+BOOST_AUTO_TEST_CASE(short_names_are_base_36_after_an_underscore) {
+  BOOST_TEST(SetNames::alias(0) == "_0");
+  BOOST_TEST(SetNames::alias(35) == "_z");
+  BOOST_TEST(SetNames::alias(36) == "_10");
+  BOOST_TEST(SetNames::alias(UINT32_MAX) == "_1z141z3");
+  for (uint32_t n : {0u, 9u, 10u, 36u, 1295u, 1296u, 123456u, UINT32_MAX}) {
+    BOOST_TEST(SetNames::alias_number(SetNames::alias(n)).value_or(0) == n);
+    BOOST_TEST(SetNames::alias_number(SetNames::alias(n)).has_value());
+  }
+  for (const char* not_one : {"_", "x1", "_01", "_A", "_1-", "pods4", "_zzzzzzz"}) {
+    BOOST_TEST(!SetNames::alias_number(not_one).has_value(), not_one);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(new_sets_get_short_kernel_names_that_no_set_goes_by) {
+  auto rs = knit::test::sample_ruleset();
+  SetNames names;
+  Plan p = checked_plan(std::nullopt, rs);
+  Plan named = plan(std::optional<Ruleset>{}, rs, &names);
+  BOOST_TEST(named.changes == p.changes);  // the same changes, in the model's names
+  std::set<std::string> kernel;
+  for (const auto& s : rs.sets) {
+    const std::string& k = named.kernel_name(s.name);
+    if (s.name.size() <= SetNames::kKeepName) {
+      BOOST_TEST(k == s.name);  // short enough already
+    } else {
+      BOOST_TEST(SetNames::alias_number(k).has_value(), s.name << " -> " << k);
+    }
+    BOOST_TEST(kernel.insert(k).second, k << " given twice");
+  }
+  // Most referenced first, so the walks' head also gets the shortest names.
+  names.commit(named);
+  BOOST_TEST(names.size() == named.new_names.size());
+  BOOST_TEST(*names.find("ingress_dispatch") == named.kernel_name("ingress_dispatch"));
+
+  // Later: a new set gets a name none has, not even one deleted in the same plan (the kernel
+  // would have the old and the new set under one name within the transaction); the set whose
+  // type changes is recreated under a new name.
+  auto des = rs;
+  knit::test::drop_set(des, "pol_a_r0_src");
+  find_set(des, "cluster_cidrs")->interval = false;
+  find_set(des, "cluster_cidrs")->elements.clear();
+  Set fresh{"pol_b_r0_src", {Type::kIpv4Addr}, {}, false, false, {}};
+  des.sets.push_back(fresh);
+  des.sort();
+  Plan next = checked_plan(rs, des);
+  Plan renamed = plan(rs, des, &names);
+  BOOST_TEST(renamed.changes == next.changes);
+  BOOST_TEST(renamed.new_names.size() == 2u);  // pol_b_r0_src, cluster_cidrs (recreated)
+  for (const auto& [model, k] : renamed.new_names) {
+    BOOST_TEST(!names.in_use(k), model << " -> " << k << " is in use");
+  }
+  const std::string old_src = *names.find("pol_a_r0_src");
+  const std::string old_cidrs = *names.find("cluster_cidrs");
+  BOOST_TEST(renamed.kernel_name("cluster_cidrs") != old_cidrs);
+  BOOST_TEST(renamed.kernel_name("pol_a_r0_dst") == *names.find("pol_a_r0_dst"));
+  names.commit(renamed);
+  BOOST_TEST(!names.find("pol_a_r0_src"));
+  BOOST_TEST(!names.in_use(old_src));
+  BOOST_TEST(!names.in_use(old_cidrs));
+  BOOST_TEST(*names.find("cluster_cidrs") == renamed.new_names.at("cluster_cidrs"));
+  BOOST_TEST(*names.find("pol_b_r0_src") == renamed.new_names.at("pol_b_r0_src"));
+}
+
+BOOST_AUTO_TEST_CASE(a_set_going_by_what_looks_like_a_short_name_keeps_it_to_itself) {
+  // A set of the table named like a short name but without an entry (made by someone else, or
+  // read back without its comment) goes by that name: it is never handed out.
+  Ruleset cur{{TableFamily::kInet, "knit"}, {}, {}, {}};
+  Set squatter{"_0", {Type::kIpv4Addr}, {}, false, false, {}};
+  cur.sets.push_back(squatter);
+  Ruleset des = cur;
+  Set mine{"pol_a_r0_src", {Type::kIpv4Addr}, {}, false, false, {}};
+  des.sets.push_back(mine);
+  des.sort();
+  SetNames names;
+  Plan p = plan(cur, des, &names);
+  BOOST_TEST(p.kernel_name("pol_a_r0_src") == "_1");
+  BOOST_TEST(p.kernel_name("_0") == "_0");
+  // Names too long for a comment keep their own (the kernel takes up to 255 bytes).
+  Ruleset big{{TableFamily::kInet, "knit"}, {}, {}, {}};
+  Set longer{
+      std::string(SetNames::kMaxModelName + 1, 'x'), {Type::kIpv4Addr}, {}, false, false, {}};
+  big.sets.push_back(longer);
+  Plan q = plan(std::optional<Ruleset>{}, big, &names);
+  BOOST_TEST(q.new_names.empty());
+  BOOST_TEST(q.kernel_name(longer.name) == longer.name);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 // test applies it, reads the kernel's table back and compares the same file.
 #pragma once
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -250,6 +251,19 @@ inline nft::Ruleset synthetic_ruleset(uint32_t namespaces, uint32_t elements_per
   rs.sets.push_back(std::move(dispatch));
   rs.chains.push_back(std::move(post));
   return rs;
+}
+
+/// `rs` without set `name` and the rules that look it up.
+inline void drop_set(nft::Ruleset& rs, const std::string& name) {
+  std::erase_if(rs.sets, [&](const nft::Set& s) { return s.name == name; });
+  for (auto& c : rs.chains) {
+    std::erase_if(c.rules, [&](const nft::Rule& r) {
+      return std::any_of(r.stmts.begin(), r.stmts.end(), [&](const nft::Stmt& st) {
+        auto* l = std::get_if<nft::Lookup>(&st);
+        return l && l->set == name;
+      });
+    });
+  }
 }
 
 }  // namespace knit::test
