@@ -171,7 +171,7 @@ Plan create_all(const Ruleset& des, const SetNames* names) {
 
 }  // namespace
 
-const std::string* SetNames::find(std::string_view name) const {
+const std::string* SetNames::find(const std::string& name) const {
   auto it = kernel_.find(name);
   return it == kernel_.end() ? nullptr : &it->second;
 }

@@ -8,10 +8,10 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -96,9 +96,9 @@ struct Plan;
 class SetNames {
  public:
   /// The kernel name of model set `name`, or nullptr when it goes by its model name.
-  const std::string* find(std::string_view name) const;
+  const std::string* find(const std::string& name) const;
   /// Whether some set of the table goes by kernel name `kernel` through an entry here.
-  bool in_use(std::string_view kernel) const { return used_.count(kernel) != 0; }
+  bool in_use(const std::string& kernel) const { return used_.count(kernel) != 0; }
   /// Records that model set `model` is kernel set `kernel`.
   void add(const std::string& model, const std::string& kernel);
   /// Records what committed plan `p` changed: its new sets' names, its deleted sets gone.
@@ -118,8 +118,9 @@ class SetNames {
   static std::optional<uint32_t> alias_number(std::string_view kernel);
 
  private:
-  std::map<std::string, std::string, std::less<>> kernel_;  // model name -> kernel name
-  std::set<std::string, std::less<>> used_;                 // kernel names in kernel_
+  // Hashed: lower() looks a name up for every set and every rule's lookup of a full sync.
+  std::unordered_map<std::string, std::string> kernel_;  // model name -> kernel name
+  std::unordered_set<std::string> used_;                 // kernel names in kernel_
   uint32_t cursor_ = 0;
 };
 
@@ -131,7 +132,7 @@ struct Plan {
   /// Kernel names of the table's existing sets (not owned; must outlive the plan), and those
   /// plan() gave the sets it creates. Without either, sets go by their model names.
   const SetNames* names = nullptr;
-  std::map<std::string, std::string, std::less<>> new_names{};
+  std::unordered_map<std::string, std::string> new_names{};
 
   bool empty() const noexcept { return changes.empty(); }
   /// The name the kernel knows model set `name` by in this plan.

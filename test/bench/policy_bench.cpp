@@ -7,6 +7,7 @@
 // the namespace and from app/tier pods of a tenth of the namespaces, on a numeric and a named
 // port; every fourth policy also isolates egress (DNS to any namespace, an ipBlock with except).
 //   1. full sync: compile + plan + commit into an empty namespace; `nft -f` of the same text
+//      (the same short set names; POLICY_BENCH_LONG_NAMES=1: the model's names for both)
 //   2. incremental changes (pod added/removed, label changed, policy added/removed):
 //      event-to-commit p50/p99 over many events
 //   3. with KNIT_BINARY set: `knit agent` on the cluster as manifests (and on a small one), from
@@ -308,16 +309,18 @@ int main(int argc, char** argv) try {
   // 1. Full sync.
   std::vector<double> t_compile, t_commit, t_plan, t_lower;
   nft::Ruleset rs;
-  nft::Plan last;
+  nft::Plan last;  // for the kernel's set names
   for (int r = 0; r < 3; ++r) {
     Ns ns("full");
     auto sock = nl::Socket::open_in(Netns::open(ns.path()), NETLINK_NETFILTER);
     auto a = Clock::now();
     rs = compile(view);
     auto b = Clock::now();
-    // Short kernel set names, as the agent gives them (nft::SetNames).
+    // Short kernel set names, as the agent gives them (nft::SetNames);
+    // POLICY_BENCH_LONG_NAMES=1 gives the kernel the model's names instead, to compare.
     nft::SetNames names;
-    auto plan = nft::plan(std::optional<nft::Ruleset>{}, rs, &names);
+    auto plan = nft::plan(std::optional<nft::Ruleset>{}, rs,
+                          std::getenv("POLICY_BENCH_LONG_NAMES") ? nullptr : &names);
     auto b1 = Clock::now();
     auto batch = nft::lower(plan);
     auto b2 = Clock::now();
@@ -335,7 +338,7 @@ int main(int argc, char** argv) try {
     t_plan.push_back(ms(b, b1));
     t_lower.push_back(ms(b1, b2));
     t_commit.push_back(ms(b, c));
-    last = std::move(plan);
+    last.new_names = std::move(plan.new_names);  // the rest is freed here, as before
   }
   std::printf("  (plan %.1f ms, lower %.1f ms, kernel commit %.1f ms)\n", stats(t_plan).p50,
               stats(t_lower).p50, stats(t_commit).p50 - stats(t_plan).p50 - stats(t_lower).p50);
