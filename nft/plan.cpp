@@ -147,8 +147,13 @@ void name_new_sets(Plan& p, const std::vector<const Set*>& sets, const SetNames&
     if (s->name.size() <= SetNames::kKeepName || s->name.size() > SetNames::kMaxModelName) {
       continue;
     }
-    std::string k = SetNames::alias(n++);
-    while (taken(k)) k = SetNames::alias(n++);
+    auto next = [&] {
+      std::string k = SetNames::alias(n);
+      n = (n + 1) % SetNames::kAliases;
+      return k;
+    };
+    std::string k = next();
+    while (taken(k)) k = next();
     p.new_names.emplace(s->name, std::move(k));
   }
 }
@@ -171,23 +176,32 @@ Plan create_all(const Ruleset& des, const SetNames* names) {
 
 }  // namespace
 
-const std::string* SetNames::find(const std::string& name) const {
+std::optional<std::string> SetNames::find(const std::string& name) const {
   auto it = kernel_.find(name);
-  return it == kernel_.end() ? nullptr : &it->second;
+  if (it == kernel_.end()) return std::nullopt;
+  return alias(it->second);
+}
+
+bool SetNames::in_use(const std::string& kernel) const {
+  auto n = alias_number(kernel);
+  return n && *n < used_.size() && used_[*n];
 }
 
 void SetNames::add(const std::string& model, const std::string& kernel) {
-  if (auto it = kernel_.find(model); it != kernel_.end()) used_.erase(it->second);
-  kernel_[model] = kernel;
-  used_.insert(kernel);
-  if (auto n = alias_number(kernel); n && *n >= cursor_) cursor_ = *n + 1;
+  auto n = alias_number(kernel);
+  if (!n) return;
+  if (auto it = kernel_.find(model); it != kernel_.end()) used_[it->second] = false;
+  kernel_[model] = *n;
+  if (*n >= used_.size()) used_.resize(*n + 1);
+  used_[*n] = true;
+  if (*n >= cursor_) cursor_ = (*n + 1) % kAliases;
 }
 
 void SetNames::commit(const Plan& p) {
   for (const auto& c : p.changes) {
     if (auto* d = std::get_if<DeleteSet>(&c)) {
       if (auto it = kernel_.find(d->name); it != kernel_.end()) {
-        used_.erase(it->second);
+        used_[it->second] = false;
         kernel_.erase(it);
       }
     }
@@ -223,14 +237,14 @@ std::optional<uint32_t> SetNames::alias_number(std::string_view k) {
     if (d < 0) return std::nullopt;
     n = n * 36 + static_cast<uint64_t>(d);
   }
-  if (n > UINT32_MAX) return std::nullopt;
+  if (n >= kAliases) return std::nullopt;
   return static_cast<uint32_t>(n);
 }
 
-const std::string& Plan::kernel_name(const std::string& name) const {
+std::string Plan::kernel_name(const std::string& name) const {
   if (auto it = new_names.find(name); it != new_names.end()) return it->second;
   if (names != nullptr) {
-    if (const std::string* k = names->find(name)) return *k;
+    if (auto k = names->find(name)) return std::move(*k);
   }
   return name;
 }

@@ -11,7 +11,6 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -95,11 +94,11 @@ struct Plan;
 /// of older versions, kept until they change).
 class SetNames {
  public:
-  /// The kernel name of model set `name`, or nullptr when it goes by its model name.
-  const std::string* find(const std::string& name) const;
+  /// The kernel name of model set `name`, or nullopt when it goes by its model name.
+  std::optional<std::string> find(const std::string& name) const;
   /// Whether some set of the table goes by kernel name `kernel` through an entry here.
-  bool in_use(const std::string& kernel) const { return used_.count(kernel) != 0; }
-  /// Records that model set `model` is kernel set `kernel`.
+  bool in_use(const std::string& kernel) const;
+  /// Records that model set `model` is kernel set `kernel` (a short name; others are ignored).
   void add(const std::string& model, const std::string& kernel);
   /// Records what committed plan `p` changed: its new sets' names, its deleted sets gone.
   void commit(const Plan& p);
@@ -113,14 +112,18 @@ class SetNames {
   static constexpr size_t kMaxModelName = 127;
   /// Names this short cost the walks little and stay as they are (the dispatch maps, `nd`).
   static constexpr size_t kKeepName = 10;
-  /// "_" and `n` in base 36; alias_number is its inverse (nullopt for other names).
+  /// How many short names there are: "_0" to "_9zldr" (2^24), handed out round.
+  static constexpr uint32_t kAliases = 1u << 24;
+  /// "_" and `n` in base 36; alias_number is its inverse (nullopt for other names, and for
+  /// numbers from kAliases on).
   static std::string alias(uint32_t n);
   static std::optional<uint32_t> alias_number(std::string_view kernel);
 
  private:
-  // Hashed: lower() looks a name up for every set and every rule's lookup of a full sync.
-  std::unordered_map<std::string, std::string> kernel_;  // model name -> kernel name
-  std::unordered_set<std::string> used_;                 // kernel names in kernel_
+  // Hashed: lower() looks a name up for every set and every rule's lookup of a full sync. The
+  // agent keeps this for the life of the table: short names are kept as their numbers.
+  std::unordered_map<std::string, uint32_t> kernel_;  // model name -> alias_number
+  std::vector<bool> used_;                            // alias numbers in kernel_
   uint32_t cursor_ = 0;
 };
 
@@ -136,7 +139,7 @@ struct Plan {
 
   bool empty() const noexcept { return changes.empty(); }
   /// The name the kernel knows model set `name` by in this plan.
-  const std::string& kernel_name(const std::string& name) const;
+  std::string kernel_name(const std::string& name) const;
 };
 
 /// The changes from `current` to `desired`. Returns an empty plan when nothing differs. Sets

@@ -47,8 +47,8 @@ Plan converge(knit::nl::Socket& s, const Ruleset& desired, SetNames* names = nul
     read_table(s, desired.table.family, desired.table.name, &fresh);
     BOOST_TEST(fresh.size() == names->size());
     for (const auto& set : desired.sets) {
-      const std::string* want = names->find(set.name);
-      const std::string* got = fresh.find(set.name);
+      auto want = names->find(set.name);
+      auto got = fresh.find(set.name);
       BOOST_TEST((want ? *want : "-") == (got ? *got : "-"), set.name);
     }
   }
@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE(short_kernel_set_names_carry_the_model_name_in_their_commen
   converge(sock, rs, &names);
   // What nft shows: the short name, and the model's name as the set's comment; the rules name
   // the short one. Names of up to SetNames::kKeepName characters stay.
-  const std::string* dst = names.find("pol_a_r0_dst");
+  auto dst = names.find("pol_a_r0_dst");
   BOOST_REQUIRE(dst);
   BOOST_TEST(dst->front() == '_');
   BOOST_TEST(!names.find("pod_v4"));

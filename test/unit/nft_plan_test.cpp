@@ -408,8 +408,9 @@ BOOST_AUTO_TEST_CASE(short_names_are_base_36_after_an_underscore) {
   BOOST_TEST(SetNames::alias(0) == "_0");
   BOOST_TEST(SetNames::alias(35) == "_z");
   BOOST_TEST(SetNames::alias(36) == "_10");
-  BOOST_TEST(SetNames::alias(UINT32_MAX) == "_1z141z3");
-  for (uint32_t n : {0u, 9u, 10u, 36u, 1295u, 1296u, 123456u, UINT32_MAX}) {
+  BOOST_TEST(SetNames::alias(SetNames::kAliases - 1) == "_9zldr");
+  BOOST_TEST(!SetNames::alias_number("_9zlds").has_value());  // kAliases: past the last
+  for (uint32_t n : {0u, 9u, 10u, 36u, 1295u, 1296u, 123456u, SetNames::kAliases - 1}) {
     BOOST_TEST(SetNames::alias_number(SetNames::alias(n)).value_or(0) == n);
     BOOST_TEST(SetNames::alias_number(SetNames::alias(n)).has_value());
   }
@@ -482,6 +483,12 @@ BOOST_AUTO_TEST_CASE(a_set_going_by_what_looks_like_a_short_name_keeps_it_to_its
   Plan p = plan(cur, des, &names);
   BOOST_TEST(p.kernel_name("pol_a_r0_src") == "_1");
   BOOST_TEST(p.kernel_name("_0") == "_0");
+  // Handed out round: after the last short name comes the first free one.
+  SetNames late;
+  late.add("x/old/pods4", SetNames::alias(SetNames::kAliases - 1));
+  BOOST_TEST(late.cursor() == 0u);
+  Plan round = plan(cur, des, &late);
+  BOOST_TEST(round.kernel_name("pol_a_r0_src") == "_1");  // "_0" is the other set's
   // Names too long for a comment keep their own (the kernel takes up to 255 bytes).
   Ruleset big{{TableFamily::kInet, "knit"}, {}, {}, {}};
   Set longer{
