@@ -19,6 +19,8 @@
 //         counter name "allow/x/web" accept
 //     (numeric ports: a ports set shared by content; named ports: a per-rule
 //     `ip daddr . meta l4proto . th dport` set resolved against each target pod)
+//     (these are the model's set names; the kernel gets short ones, `_1f`, with the model's
+//     name as the set's comment: nft::SetNames)
 //     (egress rules `return` to the base chain, so the destination's ingress is checked next)
 //     drop
 //
