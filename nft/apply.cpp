@@ -357,9 +357,7 @@ std::optional<Ruleset> read_table(nl::Socket& sock, TableFamily family, std::str
     for (auto& c : rs.chains) {
       for (auto& r : c.rules) {
         for (auto& st : r.stmts) {
-          if (auto* l = std::get_if<Lookup>(&st)) model(l->set);
-          if (auto* v = std::get_if<Vmap>(&st)) model(v->map);
-          if (auto* d = std::get_if<DnatMap>(&st)) model(d->map);
+          if (auto* n = set_named(st)) model(*n);
         }
       }
     }

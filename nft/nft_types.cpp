@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "core/error.hpp"
 #include "nft/deps.hpp"
@@ -403,6 +404,17 @@ Rule canonical(const Rule& r, TableFamily f) {
     if (default_level(s)) std::get<Log>(out.stmts.back()).level.reset();
   }
   return out;
+}
+
+const std::string* set_named(const Stmt& s) {
+  if (auto* l = std::get_if<Lookup>(&s)) return &l->set;
+  if (auto* v = std::get_if<Vmap>(&s)) return &v->map;
+  if (auto* d = std::get_if<DnatMap>(&s)) return &d->map;
+  return nullptr;
+}
+
+std::string* set_named(Stmt& s) {
+  return const_cast<std::string*>(set_named(std::as_const(s)));
 }
 
 // ---- Ruleset -----------------------------------------------------------------------------------

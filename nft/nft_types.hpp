@@ -372,6 +372,10 @@ struct Raw {
 using Stmt = std::variant<Cmp, Range, Lookup, Vmap, Verdict, Counter, CounterRef, SetMark, DnatMap,
                           Nat, Masquerade, Log, Notrack, Reject, Raw>;
 
+/// The name of the set or map statement `s` looks up (Lookup, Vmap, DnatMap), or nullptr.
+const std::string* set_named(const Stmt& s);
+std::string* set_named(Stmt& s);
+
 struct Rule {
   std::vector<Stmt> stmts;
   std::string comment;

@@ -83,9 +83,7 @@ bool refers_to(const Chain& c, const std::set<std::string>& sets,
                const std::set<std::string>& counters) {
   for (const auto& r : c.rules) {
     for (const auto& s : r.stmts) {
-      if (auto* l = std::get_if<Lookup>(&s); l && sets.count(l->set)) return true;
-      if (auto* v = std::get_if<Vmap>(&s); v && sets.count(v->map)) return true;
-      if (auto* d = std::get_if<DnatMap>(&s); d && sets.count(d->map)) return true;
+      if (auto* n = set_named(s); n && sets.count(*n)) return true;
       if (auto* n = std::get_if<CounterRef>(&s); n && counters.count(n->name)) return true;
     }
   }
@@ -108,9 +106,7 @@ void most_referenced_first(std::vector<const Set*>& sets, const std::vector<Chai
   for (const auto& c : chains) {
     for (const auto& r : c.rules) {
       for (const auto& s : r.stmts) {
-        if (auto* l = std::get_if<Lookup>(&s)) ++refs[l->set];
-        if (auto* v = std::get_if<Vmap>(&s)) ++refs[v->map];
-        if (auto* d = std::get_if<DnatMap>(&s)) ++refs[d->map];
+        if (auto* n = set_named(s)) ++refs[*n];
       }
     }
   }

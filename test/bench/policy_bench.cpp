@@ -152,13 +152,11 @@ Stats stats(std::vector<double> v) {
 /// `rs` under the set names the kernel got from `p` (nft::SetNames), so that `nft -f` loads
 /// the names knit loads.
 nft::Ruleset kernel_form(nft::Ruleset rs, const nft::Plan& p) {
-  for (auto& s : rs.sets) s.name = std::string(p.kernel_name(s.name));
+  for (auto& s : rs.sets) s.name = p.kernel_name(s.name);
   for (auto& c : rs.chains) {
     for (auto& r : c.rules) {
       for (auto& st : r.stmts) {
-        if (auto* l = std::get_if<nft::Lookup>(&st)) l->set = std::string(p.kernel_name(l->set));
-        if (auto* v = std::get_if<nft::Vmap>(&st)) v->map = std::string(p.kernel_name(v->map));
-        if (auto* d = std::get_if<nft::DnatMap>(&st)) d->map = std::string(p.kernel_name(d->map));
+        if (auto* n = nft::set_named(st)) *n = p.kernel_name(*n);
       }
     }
   }

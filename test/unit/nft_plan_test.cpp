@@ -62,9 +62,7 @@ class KernelModel {
   template <class F>
   static void refs(const Rule& r, F&& f) {
     for (const auto& s : r.stmts) {
-      if (auto* l = std::get_if<Lookup>(&s)) f('s', l->set);
-      if (auto* v = std::get_if<Vmap>(&s)) f('s', v->map);
-      if (auto* d = std::get_if<DnatMap>(&s)) f('s', d->map);
+      if (auto* n = set_named(s)) f('s', *n);
       if (auto* c = std::get_if<CounterRef>(&s)) f('o', c->name);
       if (auto* v = std::get_if<Verdict>(&s); v && !v->chain.empty()) f('c', v->chain);
     }
