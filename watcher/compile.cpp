@@ -756,55 +756,68 @@ bool operator==(const PolicyOutput& a, const PolicyOutput& b) {
 
 // ---- Compiler: dispatch and assembly ------------------------------------------------------------
 
-std::vector<nft::Set> Compiler::dispatch() const {
+std::pair<bool, bool> Compiler::isolation(const Pod& pod) const {
+  bool in = false, eg = false;
+  std::string prefix = str(pod.namespace_, '/');
+  for (auto it = view_.policies.lower_bound(prefix);
+       it != view_.policies.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const auto& p = it->second;
+    if (!(p.ingress_isolation || p.egress_isolation)) continue;
+    if ((in || !p.ingress_isolation) && (eg || !p.egress_isolation)) continue;  // known already
+    if (!matches(p.pod_selector, pod.labels)) continue;
+    in = in || p.ingress_isolation;
+    eg = eg || p.egress_isolation;
+  }
+  return {in, eg};
+}
+
+std::array<std::optional<nft::Element>, 2> Compiler::dispatch_of(const IpAddr& ip) const {
   // One element per address, for its holders (see the top of compile.hpp). A holder that no
   // policy isolates in a direction adds no element there, so of several holders an isolated one
   // is judged, the first by key; that namespace's policies allow the address only where every
   // holder is their target (policy()), so holders in two namespaces get no more than either.
-  struct Claim {
-    std::string_view key;
-    nft::Element element;
-  };
-  std::map<IpAddr, Claim> disp[2][2];  // [ingress=0/egress=1][v4=0/v6=1]
-  auto claim = [](std::map<IpAddr, Claim>& m, const IpAddr& ip, Claim c) {
-    auto [it, fresh] = m.try_emplace(ip, c);
-    if (!fresh && c.key < it->second.key) it->second = std::move(c);
-  };
-  auto holds = [&](const PodState& st, const IpAddr& ip) {
-    if (st.attached) return true;
-    for (auto [b, end] = by_ip_.equal_range(ip); b != end; ++b) {
-      if (b->second->eligible && b->second->attached) return false;
-    }
-    return true;
-  };
-  for (const auto& [key, st] : local_) {
-    if (!st->eligible) continue;
-    const Pod& pod = *st->pod;
-    bool in = false, eg = false;
-    std::string prefix = str(pod.namespace_, '/');
-    for (auto it = view_.policies.lower_bound(prefix);
-         it != view_.policies.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-      const auto& p = it->second;
-      if (!(p.ingress_isolation || p.egress_isolation)) continue;
-      if (!matches(p.pod_selector, pod.labels)) continue;
-      in = in || p.ingress_isolation;
-      eg = eg || p.egress_isolation;
-    }
-    for (const auto& ip : st->ips) {
-      int f = ip.is_v4() ? 0 : 1;
-      if (!holds(*st, ip)) continue;
-      if (in) {
-        auto e = nft::element({ip}, nft::jump(ingress_chain(pod.namespace_)));
-        e.comment = fit_comment(key);
-        claim(disp[0][f], ip, Claim{key, std::move(e)});
-      }
-      if (eg) {
-        auto e = nft::element({ip}, nft::jump(egress_chain(pod.namespace_)));
-        e.comment = fit_comment(key);
-        claim(disp[1][f], ip, Claim{key, std::move(e)});
-      }
+  std::array<std::optional<nft::Element>, 2> out;
+  auto [lo, hi] = by_ip_.equal_range(ip);
+  // Of several pods showing it, the ones the CNI plugin reported hold it, if any does.
+  bool attached =
+      std::any_of(lo, hi, [](const auto& e) { return e.second->eligible && e.second->attached; });
+  std::string best[2];  // the key of the holder each element is for
+  for (auto b = lo; b != hi; ++b) {
+    const PodState& st = *b->second;
+    if (!st.local || !st.eligible || (attached && !st.attached)) continue;
+    auto [in, eg] = isolation(*st.pod);
+    if (!in && !eg) continue;
+    std::string key = object_key(st.pod->namespace_, st.pod->name);
+    const bool dir[2] = {in, eg};
+    for (int d = 0; d < 2; ++d) {
+      if (!dir[d] || (out[d] && best[d] <= key)) continue;
+      const std::string& ns = st.pod->namespace_;
+      out[d] = nft::element({ip}, nft::jump(d == 0 ? ingress_chain(ns) : egress_chain(ns)));
+      out[d]->comment = fit_comment(key);
+      best[d] = key;
     }
   }
+  return out;
+}
+
+std::vector<nft::Set> Compiler::dispatch() const {
+  std::vector<IpAddr> ips;
+  for (const auto& [key, st] : local_) {
+    if (st->eligible) ips.insert(ips.end(), st->ips.begin(), st->ips.end());
+  }
+  std::sort(ips.begin(), ips.end());
+  ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+  std::vector<nft::Set> maps = dispatch_maps();
+  for (const auto& ip : ips) {
+    auto elements = dispatch_of(ip);
+    for (int d = 0; d < 2; ++d) {
+      if (elements[d]) maps[dispatch_map_index(d == 0, ip)].elements.push_back(*elements[d]);
+    }
+  }
+  return maps;
+}
+
+std::vector<nft::Set> dispatch_maps() {
   static constexpr const char* kNames[2][2] = {{"ingress4", "ingress6"}, {"egress4", "egress6"}};
   std::vector<nft::Set> maps;
   for (int d = 0; d < 2; ++d) {
@@ -813,12 +826,14 @@ std::vector<nft::Set> Compiler::dispatch() const {
       m.name = kNames[d][f];
       m.key = {kFams[f].addr};
       m.data = {Type::kVerdict};
-      m.elements.reserve(disp[d][f].size());
-      for (auto& [ip, c] : disp[d][f]) m.elements.push_back(std::move(c.element));
       maps.push_back(std::move(m));
     }
   }
   return maps;
+}
+
+size_t dispatch_map_index(bool ingress, const IpAddr& ip) {
+  return (ingress ? 0 : 2) + (ip.is_v4() ? 0 : 1);
 }
 
 nft::Ruleset Compiler::assemble(

@@ -50,8 +50,10 @@
 // API claims to the newest (watcher/claims.hpp), so several holders last only for moments.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -188,8 +190,12 @@ class Compiler {
   /// sets at all (there is no traffic of it to judge); the first local pod of a new family
   /// changes rules, which is why the reconciler then does a full sync.
   bool family_active(Family f) const;
-  /// The four dispatch maps (ingress4, ingress6, egress4, egress6) with their elements.
+  /// The four dispatch maps (dispatch_maps()) with their elements, in address order.
   std::vector<nft::Set> dispatch() const;
+  /// The dispatch maps' elements for one address, ingress and egress: none in a direction where
+  /// no local pod holding it is isolated. What dispatch() holds for it, for an event that
+  /// changes a few local pods.
+  std::array<std::optional<nft::Element>, 2> dispatch_of(const IpAddr& ip) const;
   /// The whole table from per-policy outputs (keyed like ClusterView::policies).
   nft::Ruleset assemble(const std::map<std::string, PolicyOutput, std::less<>>& outputs) const;
 
@@ -203,6 +209,8 @@ class Compiler {
   const MemoStats& memo_stats() const noexcept { return memo_stats_; }
 
  private:
+  /// Whether policies of its namespace isolate `pod`: {ingress, egress}.
+  std::pair<bool, bool> isolation(const Pod& pod) const;
   template <class F>
   void for_each_peer_pod(const PolicyPeer& peer, const std::string& policy_ns, F&& f) const;
   std::vector<AddrRange> peer_ranges(const NetworkPolicy& p, const PolicyRule& rule,
@@ -261,6 +269,11 @@ class Compiler {
   mutable uint64_t journal_base_ = 0;  ///< sequence number of journal_[0]
   mutable MemoStats memo_stats_;
 };
+
+/// The four dispatch maps without elements: ingress4, ingress6, egress4, egress6.
+std::vector<nft::Set> dispatch_maps();
+/// Which of dispatch_maps() holds `ip`'s element of a direction.
+size_t dispatch_map_index(bool ingress, const IpAddr& ip);
 
 /// The desired `inet knit` table for `view`. Deterministic: the same view gives the same value.
 nft::Ruleset compile(const ClusterView& view);

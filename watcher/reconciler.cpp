@@ -222,7 +222,7 @@ void Reconciler::affected_by_pod(const ClusterView& view, const std::optional<Fa
                                  const std::optional<Facts>& new_facts, Affected& out) const {
   auto check = [&](const Facts& f) {
     if (!f.eligible) return;  // an ineligible pod is in no set and dispatched nowhere
-    if (f.local) out.dispatch = true;
+    if (f.local) out.dispatch_ips.insert(f.ips.begin(), f.ips.end());
     const Labels& ns_labels = compiler_->namespace_labels(f.ns);
     bool fam[2] = {false, false};
     for (const auto& ip : f.ips) fam[ip.is_v4() ? 0 : 1] = true;
@@ -292,11 +292,6 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   for (const auto& key : dirty_policies_) peer_names_.erase(key);
   std::set<std::string>& policies = aff.policies;
   std::set<std::string> chain_namespaces;  // namespace chains to rebuild
-  // Which local pods a policy isolates, and in which direction (its podSelector and
-  // policyTypes), shows in the dispatch maps alone: a deny-all policy compiles to no rules or
-  // sets, and a policy with rules changes only its targets set. So every policy change
-  // recomputes the dispatch maps.
-  aff.dispatch = !dirty_policies_.empty();
   for (const auto& ns : dirty_namespaces_) {
     compiler_->refresh_namespace(ns);
     for (const auto& [key, p] : view.policies) {
@@ -491,14 +486,21 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
       }
     }
   }
-  std::vector<nft::Set> new_dispatch = dispatch_;
-  // The maps are computed whole (a few hundred local addresses); a rebuilt chain may be new.
-  if (aff.dispatch || !chain_namespaces.empty()) {
+  // Which local pods a policy isolates, and in which direction (its podSelector and
+  // policyTypes), shows in the dispatch maps alone: a deny-all policy compiles to no rules or
+  // sets, and a policy with rules changes only its targets set. So a policy change, or a
+  // rebuilt chain (it may be new), recomputes the maps whole (a few hundred local addresses);
+  // a pod event re-decides only its addresses.
+  std::optional<std::vector<nft::Set>> new_dispatch;
+  std::vector<DispatchEdit> dispatch_edits;
+  if (!dirty_policies_.empty() || !chain_namespaces.empty()) {
     new_dispatch = compiler_->dispatch();
-    if (new_dispatch != dispatch_) {
+    if (*new_dispatch != dispatch_) {
       current.sets.insert(current.sets.end(), dispatch_.begin(), dispatch_.end());
-      desired.sets.insert(desired.sets.end(), new_dispatch.begin(), new_dispatch.end());
+      desired.sets.insert(desired.sets.end(), new_dispatch->begin(), new_dispatch->end());
     }
+  } else if (!aff.dispatch_ips.empty()) {
+    dispatch_edits = dispatch_changes(aff.dispatch_ips, current, desired);
   }
   if (extra_dirty_) {
     current.sets.insert(current.sets.end(), committed_extra_sets_.begin(),
@@ -537,7 +539,8 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
     }
   }
   set_names_.commit(plan);
-  dispatch_ = std::move(new_dispatch);
+  if (new_dispatch) dispatch_ = std::move(*new_dispatch);
+  apply_dispatch_edits(dispatch_edits);
   if (extra_dirty_) {
     committed_extra_sets_ = extra_sets_;
     committed_extra_chains_ = extra_chains_;
@@ -547,6 +550,62 @@ size_t Reconciler::sync(nl::Socket& sock, const ClusterView& view) {
   dirty_policies_.clear();
   dirty_namespaces_.clear();
   return plan.changes.size();
+}
+
+namespace {
+
+/// The element of `v` (sorted by key) with key `k`, or where it would go.
+template <class V>
+auto find_element(V& v, const nft::Key& k) {
+  return std::lower_bound(v.begin(), v.end(), k,
+                          [](const nft::Element& e, const nft::Key& key) { return e.key < key; });
+}
+
+}  // namespace
+
+std::vector<Reconciler::DispatchEdit> Reconciler::dispatch_changes(const std::set<IpAddr>& ips,
+                                                                   nft::Ruleset& current,
+                                                                   nft::Ruleset& desired) const {
+  std::vector<DispatchEdit> edits;
+  std::vector<nft::Set> olds = dispatch_maps(), news = dispatch_maps();
+  bool touched[4] = {false, false, false, false};
+  for (const auto& ip : ips) {
+    auto fresh = compiler_->dispatch_of(ip);
+    nft::Key key = nft::element({ip}).key;
+    for (int d = 0; d < 2; ++d) {
+      size_t m = dispatch_map_index(d == 0, ip);
+      const auto& committed = dispatch_.at(m).elements;
+      auto it = find_element(committed, key);
+      const nft::Element* old = it != committed.end() && it->key == key ? &*it : nullptr;
+      if (old == nullptr ? !fresh[d] : fresh[d] && *old == *fresh[d]) continue;
+      touched[m] = true;
+      if (old != nullptr) olds[m].elements.push_back(*old);
+      if (fresh[d]) news[m].elements.push_back(*fresh[d]);
+      edits.push_back({m, key, std::move(fresh[d])});
+    }
+  }
+  for (size_t m = 0; m < 4; ++m) {
+    if (!touched[m]) continue;  // both sides name the map: nft::plan diffs its elements
+    current.sets.push_back(std::move(olds[m]));
+    desired.sets.push_back(std::move(news[m]));
+  }
+  return edits;
+}
+
+void Reconciler::apply_dispatch_edits(std::vector<DispatchEdit>& edits) {
+  for (auto& e : edits) {
+    auto& v = dispatch_.at(e.map).elements;
+    auto it = find_element(v, e.key);
+    bool found = it != v.end() && it->key == e.key;
+    if (e.element && found) {
+      *it = std::move(*e.element);
+    } else if (e.element) {
+      v.insert(it, std::move(*e.element));
+    } else if (found) {
+      v.erase(it);
+    }
+  }
+  edits.clear();
 }
 
 const PolicySet* Reconciler::policy_set(std::string_view name) const {

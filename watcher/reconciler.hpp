@@ -105,8 +105,20 @@ class Reconciler {
     std::set<std::string> policies;
     std::set<std::string> peer_sets;                       // set names
     std::set<std::pair<std::string, uint32_t>> named;      // (policy key, egress rule)
-    bool dispatch = false;  ///< the dispatch maps are recomputed (a local pod changed)
+    std::set<IpAddr> dispatch_ips;  ///< addresses of local pods: their dispatch elements
   };
+  /// A dispatch map element replaced, added or removed (no `element`), once committed.
+  struct DispatchEdit {
+    size_t map = 0;  ///< index in dispatch_
+    nft::Key key;
+    std::optional<nft::Element> element;
+  };
+  /// The dispatch elements of `ips` that changed: the old ones into `current`, the new ones into
+  /// `desired` (partial maps, for nft::plan's element diff), and the edits to make to dispatch_
+  /// once committed.
+  std::vector<DispatchEdit> dispatch_changes(const std::set<IpAddr>& ips, nft::Ruleset& current,
+                                             nft::Ruleset& desired) const;
+  void apply_dispatch_edits(std::vector<DispatchEdit>& edits);
   /// The name of policy `key`'s shared peer set of rule `k` (egress or ingress) in family `f`
   /// (peer_set_name), remembered per policy until the policy changes.
   const std::string& peer_set_name_of(const std::string& key, const NetworkPolicy& p, bool egress,
