@@ -94,6 +94,7 @@ class Agent {
   void reconcile();
   bool refuse_culprit();
   void keep_refused(std::vector<std::string>& changed);
+  void retry_refused();
   void revoke();
   void on_control_readable(int fd);
   void accept_clients();
@@ -650,7 +651,8 @@ bool Agent::refuse_culprit() {
   }
   auto it = order[ok - 1];
   log::error(str("policy ", it->first, ": the kernel refused it (", refusal,
-                 "); enforcing it as deny-all for the pods it selects until it changes"));
+                 "); enforcing it as deny-all for the pods it selects until it changes or, ",
+                 "checked again at each resync, the kernel takes it"));
   refused_.insert_or_assign(it->first, it->second);
   it->second = deny_all(std::move(it->second));
   rec_.policies_changed({it->first});
@@ -676,6 +678,45 @@ void Agent::keep_refused(std::vector<std::string>& changed) {
     refused_.erase(r);
     return false;
   });
+  metrics_.policies_refused.set(static_cast<double>(refused_.size()));
+}
+
+/// At every resync, each refused policy gets another chance, as its source shows it: what the
+/// kernel refuses can depend on more than the policy (its limits, the other objects), and a
+/// policy held as deny-all until someone edits it would stay closed for no reason. Each is put
+/// back into the view and the whole view is checked (check-only: nothing changes); one that
+/// passes is enforced as written from the next commit, one that fails is held as before.
+void Agent::retry_refused() {
+  if (refused_.empty()) return;
+  std::optional<nft::Ruleset> kernel;
+  nft::SetNames names;
+  std::unique_ptr<Compiler> compiler;
+  try {
+    kernel = Reconciler::read_kernel(nft_, &names);
+    compiler = std::make_unique<Compiler>(view_);
+  } catch (const std::exception& e) {
+    log::error(str("refused policies: not retried (", e.what(), ")"));
+    return;
+  }
+  for (auto r = refused_.begin(); r != refused_.end();) {
+    auto it = view_.policies.find(r->first);
+    if (it == view_.policies.end()) {  // keep_refused lets go of deleted ones; in case
+      r = refused_.erase(r);
+      continue;
+    }
+    NetworkPolicy held = std::move(it->second);
+    it->second = r->second;
+    try {
+      rec_.check(nft_, *compiler, kernel, names);
+    } catch (const std::exception&) {
+      it->second = std::move(held);
+      ++r;
+      continue;
+    }
+    log::info(str("policy ", r->first, ": the kernel takes it now; enforced as written"));
+    rec_.policies_changed({r->first});
+    r = refused_.erase(r);
+  }
   metrics_.policies_refused.set(static_cast<double>(refused_.size()));
 }
 
@@ -979,6 +1020,7 @@ int Agent::run() {
       // Start over from what the kernel holds (someone may have changed knit's table or routes).
       resync_at_ = now + cfg_.resync_interval;
       if (synced_) {
+        retry_refused();
         rec_.everything_changed();
         dirty_ = true;
       }

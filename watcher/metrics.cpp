@@ -264,7 +264,7 @@ AgentMetrics::AgentMetrics()
       policies_refused(registry.gauge(
           "knit_policies_refused",
           "NetworkPolicies the kernel refused; each is enforced as deny-all for the pods it "
-          "selects until it changes.")) {
+          "selects until it changes or the kernel takes it (checked at every resync).")) {
   for (std::string_view kind : {"addrs", "tuples", "ports", "maps"}) set_elements(kind);
   for (std::string_view r : kWatchedResources) {
     api_watch_restarts(r);

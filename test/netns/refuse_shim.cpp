@@ -3,6 +3,8 @@
 // sets are named after it). The message's type is changed to one nf_tables does not have, so the
 // refusal is the kernel's own (EINVAL for that message, the transaction not applied), as when a
 // kernel cannot take what a policy compiles to. Nothing else is touched.
+// KNIT_TEST_REFUSE_SET_FILE instead names a file holding the text, read at every send: a test
+// changes what the kernel refuses while the agent runs (a missing or empty file: nothing).
 #include <dlfcn.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -10,6 +12,9 @@
 #include <sys/socket.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <string_view>
 
 namespace {
@@ -41,6 +46,13 @@ extern "C" ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   using Real = ssize_t (*)(int, const msghdr*, int);
   static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "sendmsg"));
   static const char* marker = std::getenv("KNIT_TEST_REFUSE_SET");
+  static const char* file = std::getenv("KNIT_TEST_REFUSE_SET_FILE");
   if (marker != nullptr && *marker != '\0') refuse_marked_sets(msg, marker);
+  if (file != nullptr) {
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    if (!text.empty()) refuse_marked_sets(msg, text);
+  }
   return real(fd, msg, flags);
 }

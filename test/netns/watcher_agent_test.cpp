@@ -39,12 +39,13 @@ struct AgentNode : Node {
     sh("mkdir -p '" + manifests + "'");
   }
 
-  /// Starts the agent; `env` ("NAME=value") is added to its environment.
-  void start(const std::vector<std::string>& env = {}) {
-    agent = std::make_unique<Background>(
-        std::vector<std::string>{knit_binary(), "agent", "--manifests", manifests, "--node-name",
-                                 "node1", "--socket", socket, "--data-dir", data_dir},
-        ns.path(), data_dir + "/agent.log", env);
+  /// Starts the agent; `env` ("NAME=value") is added to its environment, `args` to its flags.
+  void start(const std::vector<std::string>& env = {}, const std::vector<std::string>& args = {}) {
+    std::vector<std::string> argv{knit_binary(), "agent", "--manifests", manifests,
+                                  "--node-name", "node1", "--socket",    socket,
+                                  "--data-dir",  data_dir};
+    argv.insert(argv.end(), args.begin(), args.end());
+    agent = std::make_unique<Background>(argv, ns.path(), data_dir + "/agent.log", env);
     BOOST_REQUIRE_MESSAGE(eventually([&] { return status().synced; }, 5s),
                           "agent did not start:\n" << slurp(data_dir + "/agent.log"));
   }
@@ -454,6 +455,54 @@ spec:
   node.applied();
   BOOST_TEST(tcp_connects(b.path(), ip_of(rc), 80));
   BOOST_TEST(metric(http_get(node.ns, "/metrics"), "knit_policies_refused") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_policy_is_retried_at_every_resync_and_enforced_once_taken,
+                     *needs_netns()) {
+  // What the kernel refuses can change without the policy changing (its limits, the other
+  // objects). Here the shim refuses x/refuse-me's sets while a file says so; the agent resyncs
+  // every second and must then enforce the policy as written, not hold it closed until an edit.
+  AgentNode node("retried");
+  node.ns.must("ip link set lo up");
+  node.write("pods.yaml", kPods);
+  node.write("refused.yaml", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: refuse-me, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: other}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]
+)");
+  const std::string control = node.data_dir + "/refuse";
+  std::ofstream(control) << "refuse-me\n";
+  node.start(
+      {std::string("LD_PRELOAD=") + KNIT_TEST_REFUSE_SHIM, "KNIT_TEST_REFUSE_SET_FILE=" + control},
+      {"--resync-interval", "1s"});
+  TestNetns a("a"), b("b"), c("c");
+  Proc ra = node.add_pod("x", "a", a);
+  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out << slurp(node.data_dir + "/agent.log"));
+  Proc rb = node.add_pod("x", "b", b);
+  BOOST_REQUIRE(rb.status == 0);
+  Proc rc = node.add_pod("x", "c", c);
+  BOOST_REQUIRE(rc.status == 0);
+  TcpEchoServer server_c(c.path(), 80);
+  auto refused = [&] { return metric(http_get(node.ns, "/metrics"), "knit_policies_refused"); };
+
+  // Refused: c is closed to b and a alike, and resyncs keep it so while the kernel refuses.
+  BOOST_TEST_REQUIRE(eventually([&] { return refused() == 1; }, 5s));
+  BOOST_TEST(!tcp_connects(b.path(), ip_of(rc), 80, 300ms));
+  std::this_thread::sleep_for(2500ms);  // two resyncs, each a check the kernel refuses
+  BOOST_TEST(refused() == 1);
+  BOOST_TEST(!tcp_connects(b.path(), ip_of(rc), 80, 300ms));
+  BOOST_TEST(!tcp_connects(a.path(), ip_of(rc), 80, 300ms));
+
+  // The kernel takes it now: within a resync or two it is enforced as written (b in, a not).
+  std::ofstream(control, std::ios::trunc) << "";
+  BOOST_TEST(eventually([&] { return refused() == 0; }, 5s));
+  BOOST_TEST(eventually([&] { return tcp_connects(b.path(), ip_of(rc), 80, 300ms); }, 5s),
+             slurp(node.data_dir + "/agent.log"));
+  BOOST_TEST(!tcp_connects(a.path(), ip_of(rc), 80, 300ms));
+  std::string log = slurp(node.data_dir + "/agent.log");
+  BOOST_TEST(log.find("policy x/refuse-me: the kernel takes it now") != std::string::npos, log);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
