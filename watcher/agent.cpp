@@ -580,6 +580,34 @@ void Agent::reconcile() {
 
 namespace {
 
+/// Check-only commits (nft::check: nothing changes) of the view as it is at each call, against
+/// the kernel's table as read once, with one compiler for them all (the policies are read from
+/// the view at each check). Construction throws when the table cannot be read.
+class ViewCheck {
+ public:
+  ViewCheck(nl::Socket& sock, const Reconciler& rec, const ClusterView& view)
+      : sock_(sock), rec_(rec), kernel_(Reconciler::read_kernel(sock, &names_)), compiler_(view) {}
+  /// Whether the kernel would take the view; when not, why() is what it answered.
+  bool passes() {
+    try {
+      rec_.check(sock_, compiler_, kernel_, names_);
+      return true;
+    } catch (const std::exception& e) {
+      why_ = e.what();
+      return false;
+    }
+  }
+  const std::string& why() const noexcept { return why_; }
+
+ private:
+  nl::Socket& sock_;
+  const Reconciler& rec_;
+  nft::SetNames names_;  // before kernel_: read_kernel fills it
+  std::optional<nft::Ruleset> kernel_;
+  Compiler compiler_;
+  std::string why_;
+};
+
 /// `p` without its rules: it still isolates the pods it selects in its directions, and allows
 /// nothing. A policy the kernel refuses is enforced so: never more open than what it says.
 NetworkPolicy deny_all(NetworkPolicy p) {
@@ -600,26 +628,13 @@ NetworkPolicy deny_all(NetworkPolicy p) {
 /// transient) or fails even with no policy's rules (not a policy's doing); the caller then
 /// retries as before.
 bool Agent::refuse_culprit() {
-  std::optional<nft::Ruleset> kernel;
-  nft::SetNames names;
-  std::unique_ptr<Compiler> compiler;
+  std::optional<ViewCheck> check;
   try {
-    kernel = Reconciler::read_kernel(nft_, &names);
-    compiler = std::make_unique<Compiler>(view_);
+    check.emplace(nft_, rec_, view_);
   } catch (const std::exception&) {
     return false;  // not even that: the caller's retry reports it
   }
-  std::string why;
-  auto passes = [&] {
-    try {
-      rec_.check(nft_, *compiler, kernel, names);
-      return true;
-    } catch (const std::exception& e) {
-      why = e.what();
-      return false;
-    }
-  };
-  if (passes()) return false;
+  if (check->passes()) return false;
   std::vector<decltype(view_.policies)::iterator> order;  // policies with rules, in key order
   for (auto it = view_.policies.begin(); it != view_.policies.end(); ++it) {
     if (!it->second.ingress.empty() || !it->second.egress.empty()) order.push_back(it);
@@ -633,11 +648,11 @@ bool Agent::refuse_culprit() {
       saved.push_back(std::move(order[i]->second));
       order[i]->second = deny_all(saved.back());
     }
-    bool ok = passes();
+    bool ok = check->passes();
     for (size_t i = 0; i < k; ++i) order[i]->second = std::move(saved[i]);
     return ok;
   };
-  std::string refusal = why;
+  std::string refusal = check->why();
   if (order.empty() || !passes_without_first(order.size())) return false;
   size_t fails = 0, ok = order.size();  // without the first `fails`: refused; `ok`: passes
   while (ok - fails > 1) {
@@ -646,7 +661,7 @@ bool Agent::refuse_culprit() {
       ok = mid;
     } else {
       fails = mid;
-      refusal = why;
+      refusal = check->why();
     }
   }
   auto it = order[ok - 1];
@@ -688,12 +703,9 @@ void Agent::keep_refused(std::vector<std::string>& changed) {
 /// passes is enforced as written from the next commit, one that fails is held as before.
 void Agent::retry_refused() {
   if (refused_.empty()) return;
-  std::optional<nft::Ruleset> kernel;
-  nft::SetNames names;
-  std::unique_ptr<Compiler> compiler;
+  std::optional<ViewCheck> check;
   try {
-    kernel = Reconciler::read_kernel(nft_, &names);
-    compiler = std::make_unique<Compiler>(view_);
+    check.emplace(nft_, rec_, view_);
   } catch (const std::exception& e) {
     log::error(str("refused policies: not retried (", e.what(), ")"));
     return;
@@ -706,9 +718,7 @@ void Agent::retry_refused() {
     }
     NetworkPolicy held = std::move(it->second);
     it->second = r->second;
-    try {
-      rec_.check(nft_, *compiler, kernel, names);
-    } catch (const std::exception&) {
+    if (!check->passes()) {
       it->second = std::move(held);
       ++r;
       continue;

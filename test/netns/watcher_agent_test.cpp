@@ -87,6 +87,13 @@ struct AgentNode : Node {
                      "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod_ns + ";K8S_POD_NAME=" + name);
   }
 
+  /// add_pod() that must succeed; the agent's log otherwise.
+  Proc must_add_pod(const std::string& pod_ns, const std::string& name, const TestNetns& pod) {
+    Proc r = add_pod(pod_ns, name, pod);
+    BOOST_REQUIRE_MESSAGE(r.status == 0, r.out << slurp(data_dir + "/agent.log"));
+    return r;
+  }
+
   std::string manifests, socket;
   std::unique_ptr<Background> agent;
 };
@@ -420,12 +427,9 @@ spec:
   node.start(
       {std::string("LD_PRELOAD=") + KNIT_TEST_REFUSE_SHIM, "KNIT_TEST_REFUSE_SET=refuse-me"});
   TestNetns a("a"), b("b"), c("c");
-  Proc ra = node.add_pod("x", "a", a);
-  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out << slurp(node.data_dir + "/agent.log"));
-  Proc rb = node.add_pod("x", "b", b);
-  BOOST_REQUIRE(rb.status == 0);
-  Proc rc = node.add_pod("x", "c", c);
-  BOOST_REQUIRE_MESSAGE(rc.status == 0, rc.out << slurp(node.data_dir + "/agent.log"));
+  Proc ra = node.must_add_pod("x", "a", a);
+  node.must_add_pod("x", "b", b);
+  Proc rc = node.must_add_pod("x", "c", c);
   TcpEchoServer server_a(a.path(), 80), server_c(c.path(), 80);
 
   // The other policy is enforced; the refused one is deny-all for c.
@@ -478,12 +482,9 @@ spec:
       {std::string("LD_PRELOAD=") + KNIT_TEST_REFUSE_SHIM, "KNIT_TEST_REFUSE_SET_FILE=" + control},
       {"--resync-interval", "1s"});
   TestNetns a("a"), b("b"), c("c");
-  Proc ra = node.add_pod("x", "a", a);
-  BOOST_REQUIRE_MESSAGE(ra.status == 0, ra.out << slurp(node.data_dir + "/agent.log"));
-  Proc rb = node.add_pod("x", "b", b);
-  BOOST_REQUIRE(rb.status == 0);
-  Proc rc = node.add_pod("x", "c", c);
-  BOOST_REQUIRE(rc.status == 0);
+  node.must_add_pod("x", "a", a);
+  node.must_add_pod("x", "b", b);
+  Proc rc = node.must_add_pod("x", "c", c);
   TcpEchoServer server_c(c.path(), 80);
   auto refused = [&] { return metric(http_get(node.ns, "/metrics"), "knit_policies_refused"); };
 
