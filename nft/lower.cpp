@@ -575,18 +575,34 @@ NftSet lower_set(const Table& t, const Set& s, uint32_t set_id, std::string_view
     if (k == Type::kVerdict) invalid(str(where, ": verdict in the key"));
   auto o = new_set();
   nftnl_set_set_str(o.get(), NFTNL_SET_TABLE, t.name.c_str());
+  // nft's set userdata. The byte order of a key (or a map's value) of one host-order type
+  // (`mark`, `ifindex`, ...): without it nft prints such values byte-swapped, and its listing
+  // would not load back as the same set. The kernel does not read it.
+  auto ud = new_udata_buf(NFTNL_UDATA_COMMENT_MAXLEN + 32);
+  bool userdata = false;
+  constexpr uint32_t kHostEndian = 1;  // nft's BYTEORDER_HOST_ENDIAN
+  if (s.key.size() == 1 && type_host_order(s.key[0])) {
+    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, kHostEndian);
+    userdata = true;
+  }
+  if (s.data.size() == 1 && s.data[0] != Type::kVerdict && type_host_order(s.data[0])) {
+    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_DATABYTEORDER, kHostEndian);
+    userdata = true;
+  }
   if (!kernel_name.empty() && kernel_name != s.name) {
     // A short kernel name (SetNames): the model's name goes in the comment, as nft keeps one.
     if (s.name.size() >= NFTNL_UDATA_COMMENT_MAXLEN) {
       invalid(str(where, ": name longer than a comment can hold"));
     }
     nftnl_set_set_str(o.get(), NFTNL_SET_NAME, std::string(kernel_name).c_str());
-    auto ud = new_udata_buf(NFTNL_UDATA_COMMENT_MAXLEN + 8);
     nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_SET_COMMENT, s.name.c_str());
-    nftnl_set_set_data(o.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()),
-                       nftnl_udata_buf_len(ud.get()));
+    userdata = true;
   } else {
     nftnl_set_set_str(o.get(), NFTNL_SET_NAME, s.name.c_str());
+  }
+  if (userdata) {
+    nftnl_set_set_data(o.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()),
+                       nftnl_udata_buf_len(ud.get()));
   }
   nftnl_set_set_u32(o.get(), NFTNL_SET_FAMILY, nfproto(t.family));
   nftnl_set_set_u32(o.get(), NFTNL_SET_ID, set_id);
