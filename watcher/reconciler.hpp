@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/netlink.hpp"
@@ -144,7 +145,8 @@ class Reconciler {
   std::map<std::string, std::set<std::string>, std::less<>> set_users_;
   bool families_[2] = {false, false};
   /// peer_set_name_of's names by policy key: ingress rules then egress rules, v4 and v6 each.
-  mutable std::map<std::string, std::vector<std::string>, std::less<>> peer_names_;
+  /// Hashed: a pod event looks up every policy whose peers select the pod.
+  mutable std::unordered_map<std::string, std::vector<std::string>> peer_names_;
   std::set<std::string, std::less<>> dirty_pods_, dirty_policies_, dirty_namespaces_;
   bool everything_ = false;
   std::vector<nft::Set> extra_sets_, committed_extra_sets_;
