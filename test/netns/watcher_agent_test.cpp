@@ -595,6 +595,10 @@ spec:
   BOOST_TEST(tcp_connects(a.path(), "10.96.0.11", 8000));
   // The node itself reaches a through the Service (kubelet, hostNetwork pods).
   BOOST_TEST(tcp_connects(node.ns.path(), "10.96.0.10", 8000));
+  // A pod reaching itself through its own Service (hairpin) is judged like any other client,
+  // by its own address on both ends: c admits anyone, a admits only clients (a is web).
+  BOOST_TEST(tcp_connects(c.path(), "10.96.0.11", 8000));
+  BOOST_TEST(!tcp_connects(a.path(), "10.96.0.10", 8000, 300ms));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
