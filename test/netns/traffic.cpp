@@ -319,6 +319,28 @@ std::string ask_udp(const std::string& netns, const std::string& addr, int port)
   return r.empty() ? c.ask(addr, port) : r;
 }
 
+bool udp_refused(const std::string& netns, const std::string& addr, int port) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd;
+    {
+      InNetns in(netns);
+      fd = socket(is_v6(addr) ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    socklen_t len = 0;
+    auto ss = sockaddr_of(addr, port, len);
+    // A connected socket is told of ICMP errors: the next receive fails with ECONNREFUSED.
+    bool refused = false;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 && send(fd, "?", 1, 0) == 1) {
+      pollfd p{fd, POLLIN, 0};
+      char buf[16];
+      refused = poll(&p, 1, 500) == 1 && recv(fd, buf, sizeof buf, 0) < 0 && errno == ECONNREFUSED;
+    }
+    close(fd);
+    if (refused) return true;
+  }
+  return false;
+}
+
 // ---- TcpRelay ------------------------------------------------------------------------------
 
 TcpRelay::TcpRelay(const std::string& listen_netns, const std::string& listen_addr, int listen_port,

@@ -85,6 +85,11 @@ class UdpClient {
 /// One UDP question from `netns` (tried twice, like ask_tcp).
 std::string ask_udp(const std::string& netns, const std::string& addr, int port);
 
+/// True when a datagram from `netns` to addr:port, where nothing listens, comes back refused
+/// within 500 ms: the ICMP port-unreachable error of the destination reached the sender (tried
+/// twice).
+bool udp_refused(const std::string& netns, const std::string& addr, int port);
+
 /// A TCP relay: listens on listen_addr:listen_port inside `listen_netns` and forwards every
 /// connection to to_addr:to_port, connecting from inside `to_netns`. It puts a server that only
 /// listens on its own namespace's loopback (test/apiserver) on an address other namespaces reach,

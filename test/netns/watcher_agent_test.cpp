@@ -389,6 +389,36 @@ BOOST_AUTO_TEST_CASE(metrics_count_syncs_and_per_policy_packets, *needs_netns())
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(watcher_agent_related)
+
+BOOST_AUTO_TEST_CASE(icmp_errors_of_an_allowed_flow_reach_an_isolated_pod, *needs_netns()) {
+  // An ICMP error is a packet of its own, from the host that sends it: to a pod whose ingress
+  // admits nothing it must still come through when it is about a flow the pod was allowed to
+  // start (conntrack: related), or path MTU discovery and "port unreachable" break for every
+  // isolated pod.
+  AgentNode node("related");
+  node.ns.must("ip link set lo up");
+  node.write("pods.yaml", kPods);
+  node.write("policy.yaml", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-closed, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Ingress]
+)");
+  node.start();
+  TestNetns a("a"), b("b");
+  Proc ra = node.must_add_pod("x", "a", a);
+  Proc rb = node.must_add_pod("x", "b", b);
+  TcpEchoServer server_b(b.path(), 80);
+  // b is closed to everyone, a included...
+  BOOST_TEST(!tcp_connects(a.path(), ip_of(rb), 80, 300ms));
+  // ...yet a's "port unreachable" for b's datagram (nothing listens on a's 9999) reaches b.
+  BOOST_TEST(udp_refused(b.path(), ip_of(ra), 9999));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(watcher_agent_refused)
 
 BOOST_AUTO_TEST_CASE(a_policy_the_kernel_refuses_fails_closed_and_the_rest_is_enforced,
