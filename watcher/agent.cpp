@@ -666,8 +666,8 @@ bool Agent::refuse_culprit() {
   }
   auto it = order[ok - 1];
   log::error(str("policy ", it->first, ": the kernel refused it (", refusal,
-                 "); enforcing it as deny-all for the pods it selects until it changes or, ",
-                 "checked again at each resync, the kernel takes it"));
+                 "); enforcing it as deny-all for the pods it selects until it changes or the ",
+                 "kernel takes it (checked at every resync)"));
   refused_.insert_or_assign(it->first, it->second);
   it->second = deny_all(std::move(it->second));
   rec_.policies_changed({it->first});
