@@ -578,29 +578,22 @@ NftSet lower_set(const Table& t, const Set& s, uint32_t set_id, std::string_view
   // nft's set userdata. The byte order of a key (or a map's value) of one host-order type
   // (`mark`, `ifindex`, ...): without it nft prints such values byte-swapped, and its listing
   // would not load back as the same set. The kernel does not read it.
-  auto ud = new_udata_buf(NFTNL_UDATA_COMMENT_MAXLEN + 32);
-  bool userdata = false;
-  constexpr uint32_t kHostEndian = 1;  // nft's BYTEORDER_HOST_ENDIAN
-  if (s.key.size() == 1 && type_host_order(s.key[0])) {
-    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, kHostEndian);
-    userdata = true;
+  const bool key_host = s.key.size() == 1 && type_host_order(s.key[0]);
+  const bool data_host =
+      s.data.size() == 1 && s.data[0] != Type::kVerdict && type_host_order(s.data[0]);
+  // A short kernel name (SetNames): the model's name goes in the comment, as nft keeps one.
+  const bool renamed = !kernel_name.empty() && kernel_name != s.name;
+  if (renamed && s.name.size() >= NFTNL_UDATA_COMMENT_MAXLEN) {
+    invalid(str(where, ": name longer than a comment can hold"));
   }
-  if (s.data.size() == 1 && s.data[0] != Type::kVerdict && type_host_order(s.data[0])) {
-    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_DATABYTEORDER, kHostEndian);
-    userdata = true;
-  }
-  if (!kernel_name.empty() && kernel_name != s.name) {
-    // A short kernel name (SetNames): the model's name goes in the comment, as nft keeps one.
-    if (s.name.size() >= NFTNL_UDATA_COMMENT_MAXLEN) {
-      invalid(str(where, ": name longer than a comment can hold"));
-    }
-    nftnl_set_set_str(o.get(), NFTNL_SET_NAME, std::string(kernel_name).c_str());
-    nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_SET_COMMENT, s.name.c_str());
-    userdata = true;
-  } else {
-    nftnl_set_set_str(o.get(), NFTNL_SET_NAME, s.name.c_str());
-  }
-  if (userdata) {
+  nftnl_set_set_str(o.get(), NFTNL_SET_NAME,
+                    renamed ? std::string(kernel_name).c_str() : s.name.c_str());
+  if (key_host || data_host || renamed) {
+    auto ud = new_udata_buf(NFTNL_UDATA_COMMENT_MAXLEN + 32);
+    constexpr uint32_t kHostEndian = 1;  // nft's BYTEORDER_HOST_ENDIAN
+    if (key_host) nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, kHostEndian);
+    if (data_host) nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_DATABYTEORDER, kHostEndian);
+    if (renamed) nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_SET_COMMENT, s.name.c_str());
     nftnl_set_set_data(o.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()),
                        nftnl_udata_buf_len(ud.get()));
   }

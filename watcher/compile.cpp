@@ -811,7 +811,9 @@ std::vector<nft::Set> Compiler::dispatch() const {
   for (const auto& ip : ips) {
     auto elements = dispatch_of(ip);
     for (int d = 0; d < 2; ++d) {
-      if (elements[d]) maps[dispatch_map_index(d == 0, ip)].elements.push_back(*elements[d]);
+      if (elements[d]) {
+        maps[dispatch_map_index(d == 0, ip)].elements.push_back(std::move(*elements[d]));
+      }
     }
   }
   return maps;
