@@ -154,7 +154,14 @@ void name_new_sets(Plan& p, const std::vector<const Set*>& sets, const SetNames&
   }
 }
 
-Plan create_all(const Ruleset& des, const SetNames* names) {
+/// AddSet for `s`, one of `des.sets`: moved out of `owned` when the caller gave the sets up
+/// (`owned` is then `des.sets` itself), copied otherwise.
+Change add_set(const Set* s, const Ruleset& des, std::vector<Set>* owned) {
+  if (owned == nullptr) return AddSet{*s};
+  return AddSet{std::move((*owned)[static_cast<size_t>(s - des.sets.data())])};
+}
+
+Plan create_all(const Ruleset& des, const SetNames* names, std::vector<Set>* owned) {
   Plan p{des.table, {}};
   p.changes.push_back(AddTable{});
   auto chains = by_name(des.chains);
@@ -165,7 +172,7 @@ Plan create_all(const Ruleset& des, const SetNames* names) {
   most_referenced_first(sets, des.chains);
   // The table is new: no name is in use but those given here.
   if (names != nullptr) name_new_sets(p, sets, SetNames{}, nullptr, des);
-  for (const auto* s : sets) p.changes.push_back(AddSet{*s});
+  for (const auto* s : sets) p.changes.push_back(add_set(s, des, owned));
   for (auto& [n, c] : chains) add_rules(p, *c);
   return p;
 }
@@ -245,12 +252,13 @@ std::string Plan::kernel_name(const std::string& name) const {
   return name;
 }
 
-Plan plan(const std::optional<Ruleset>& current, const Ruleset& des, const SetNames* names) {
-  return current ? plan(*current, des, names) : create_all(des, names);
-}
+namespace {
 
-Plan plan(const Ruleset& cur, const Ruleset& des, const SetNames* names) {
-  if (!(cur.table == des.table)) return create_all(des, names);
+/// plan(): with `owned` (`des.sets` itself, given up by the caller), new sets are moved into the
+/// plan instead of copied.
+Plan plan_of(const Ruleset& cur, const Ruleset& des, const SetNames* names,
+             std::vector<Set>* owned) {
+  if (!(cur.table == des.table)) return create_all(des, names, owned);
   const TableFamily fam = des.table.family;
   Plan p{des.table, {}};
 
@@ -342,7 +350,7 @@ Plan plan(const Ruleset& cur, const Ruleset& des, const SetNames* names) {
   for (const auto& n : gone_ctrs) p.changes.push_back(DeleteCounter{n});
   // 4. Create and fill.
   for (const auto* c : recreated) p.changes.push_back(AddChain{c->name, c->base});
-  for (const auto* s : new_sets) p.changes.push_back(AddSet{*s});
+  for (const auto* s : new_sets) p.changes.push_back(add_set(s, des, owned));
   for (auto& c : elem_adds) p.changes.push_back(std::move(c));
   // 5. Rules last: everything they refer to exists now. Chains in name order.
   std::vector<const Chain*> fill;
@@ -352,6 +360,20 @@ Plan plan(const Ruleset& cur, const Ruleset& des, const SetNames* names) {
   std::sort(fill.begin(), fill.end(), [](auto* a, auto* b) { return a->name < b->name; });
   for (const auto* c : fill) add_rules(p, *c);
   return p;
+}
+
+}  // namespace
+
+Plan plan(const Ruleset& cur, const Ruleset& des, const SetNames* names) {
+  return plan_of(cur, des, names, nullptr);
+}
+
+Plan plan(const std::optional<Ruleset>& current, const Ruleset& des, const SetNames* names) {
+  return current ? plan_of(*current, des, names, nullptr) : create_all(des, names, nullptr);
+}
+
+Plan plan_moving_sets(const std::optional<Ruleset>& current, Ruleset& des, const SetNames* names) {
+  return current ? plan_of(*current, des, names, &des.sets) : create_all(des, names, &des.sets);
 }
 
 std::string describe(const Table& t, const Change& c) {

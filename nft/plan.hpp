@@ -153,6 +153,11 @@ Plan plan(const Ruleset& current, const Ruleset& desired, const SetNames* names 
 /// Same, where nullopt means the table does not exist (read_table()'s result): create it all.
 Plan plan(const std::optional<Ruleset>& current, const Ruleset& desired,
           const SetNames* names = nullptr);
+/// Same, but the sets it creates are moved out of `desired` instead of copied (a full sync
+/// creates tens of thousands of elements; copying them doubled the agent's peak memory).
+/// Afterwards those of `desired.sets` are moved-from; its chains and counters are intact.
+Plan plan_moving_sets(const std::optional<Ruleset>& current, Ruleset& desired,
+                      const SetNames* names = nullptr);
 
 /// "add chain inet knit post", "add 3 elements to set inet knit pods", ...: one line per change,
 /// for logs and tests.

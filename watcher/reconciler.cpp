@@ -151,7 +151,7 @@ void Reconciler::check(nl::Socket& sock, const Compiler& compiler,
   for (const auto& [key, p] : compiler.view().policies) outputs.emplace(key, compiler.policy(p));
   nft::Ruleset desired = whole_table(compiler, outputs);
   outputs.clear();
-  nft::check(sock, nft::plan(kernel, desired, &names));
+  nft::check(sock, nft::plan_moving_sets(kernel, desired, &names));
 }
 
 MemoStats Reconciler::memo_stats() const {
@@ -175,7 +175,7 @@ size_t Reconciler::full_sync(nl::Socket& sock, const ClusterView& view) {
   {
     nft::Ruleset desired = whole_table(*compiler, outputs);
     auto current = read_kernel(sock, &set_names_);
-    nft::Plan plan = nft::plan(current, desired, &set_names_);
+    nft::Plan plan = nft::plan_moving_sets(current, desired, &set_names_);
     changes = plan.changes.size();
     if (!plan.empty()) nft::apply(sock, plan);
     set_names_.commit(plan);

@@ -273,6 +273,37 @@ BOOST_AUTO_TEST_CASE(new_sets_are_created_most_referenced_first) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(moving_the_sets_gives_the_same_plan_as_copying_them) {
+  // A full sync hands plan_moving_sets() its desired table: the plan must be the one plan()
+  // gives, from nothing and over a table with sets to keep, recreate and create.
+  auto sample = knit::test::sample_ruleset();
+  auto changed = sample;
+  find_set(changed, "pod_v4")->interval = true;  // recreated
+  find_set(changed, "pod_v4")->elements.push_back(element({ip("10.244.1.9")}));
+  Set fresh = *find_set(changed, "pod_v4");
+  fresh.name = "pod_v4_new";  // created
+  changed.sets.push_back(fresh);
+  changed.sort();
+  for (const auto& [cur, des] : {std::pair{std::optional<Ruleset>{}, sample},
+                                 std::pair{std::optional<Ruleset>{sample}, changed}}) {
+    SetNames names;
+    Plan copied = plan(cur, des, &names);
+    Ruleset given = des;
+    Plan moved = plan_moving_sets(cur, given, &names);
+    BOOST_REQUIRE_EQUAL(moved.changes.size(), copied.changes.size());
+    for (size_t i = 0; i < copied.changes.size(); ++i) {
+      BOOST_TEST((moved.changes[i] == copied.changes[i]),
+                 describe(copied.table, copied.changes[i]));
+    }
+    BOOST_TEST(moved.new_names == copied.new_names);
+    BOOST_TEST(given.chains == des.chains);  // left intact: the reconciler keeps them
+    // Every set created was moved out, not copied; the others were left alone.
+    size_t moved_out = 0;
+    for (const auto& s : given.sets) moved_out += s.name.empty() && s.elements.empty();
+    BOOST_TEST(moved_out == count<AddSet>(moved));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(element_changes_are_element_adds_and_deletes_only) {
   auto cur = knit::test::sample_ruleset();
   auto des = cur;
