@@ -502,9 +502,10 @@ bool prune(std::string_view text, std::string& out) {
   return Pruner(text, out).run();
 }
 
-json parse_json(std::string_view text, std::string_view what) {
+json parse_json(std::string_view text, std::string_view what,
+                json::parser_callback_t each = nullptr) {
   try {
-    return json::parse(text.begin(), text.end());
+    return json::parse(text.begin(), text.end(), std::move(each));
   } catch (const json::exception& e) {
     // "[json.exception.parse_error.101] parse error at line 1, ...": drop the bracketed id.
     std::string_view msg = e.what();
@@ -1059,33 +1060,36 @@ bool is_list(std::string_view kind, const json& obj) {
 void decode_any(const json& obj, std::string_view kind, std::string_view default_ns,
                 std::string_view where, int depth, Decoded& out);
 
+/// Item `i` of a list of kind `kind` (at `depth`) whose items are `item`.
+void decode_item(const json& item, size_t i, std::string_view kind, std::string_view default_ns,
+                 int depth, Decoded& out) {
+  auto where = str("items[", i, ']');
+  if (!item.is_object()) {
+    out.errors.push_back(str(kind, ' ', where, ": ", describe(item), " is not an object"));
+    return;
+  }
+  std::string_view k;
+  if (kind != "List") k = kind.substr(0, kind.size() - 4);
+  if (auto* ik = member(item, "kind"); ik && ik->is_string()) {
+    k = ik->get_ref<const std::string&>();
+  }
+  if (k.empty()) {
+    out.errors.push_back(str(kind, ' ', where, ": kind: missing"));
+    return;
+  }
+  decode_any(item, k, default_ns, where, depth + 1, out);
+}
+
 void decode_list(const json& list, std::string_view kind, std::string_view default_ns, int depth,
                  Decoded& out) {
-  std::string_view item_kind;
-  if (kind != "List") item_kind = kind.substr(0, kind.size() - 4);
   auto* items = member(list, "items");
   if (!items) return;
   if (!items->is_array()) {
     out.errors.push_back(str(kind, ": items: ", describe(*items), " is not a list"));
     return;
   }
-  for (size_t i = 0; i < items->size(); ++i) {
-    const auto& item = (*items)[i];
-    auto where = str("items[", i, ']');
-    if (!item.is_object()) {
-      out.errors.push_back(str(kind, ' ', where, ": ", describe(item), " is not an object"));
-      continue;
-    }
-    std::string_view k = item_kind;
-    if (auto* ik = member(item, "kind"); ik && ik->is_string()) {
-      k = ik->get_ref<const std::string&>();
-    }
-    if (k.empty()) {
-      out.errors.push_back(str(kind, ' ', where, ": kind: missing"));
-      continue;
-    }
-    decode_any(item, k, default_ns, where, depth + 1, out);
-  }
+  for (size_t i = 0; i < items->size(); ++i)
+    decode_item((*items)[i], i, kind, default_ns, depth, out);
 }
 
 void decode_any(const json& obj, std::string_view kind, std::string_view default_ns,
@@ -1148,6 +1152,56 @@ void decode_top(const json& obj, std::string_view default_ns, Decoded& out) {
   decode_any(obj, kind->get_ref<const std::string&>(), default_ns, {}, 0, out);
 }
 
+/// Parses `text`, a top-level object or list, and decodes it into `out` as decode_top() does.
+/// The items of a top-level list are decoded as the parser completes each one and then dropped
+/// from the DOM, so a list is never held whole: the DOM of a 10k-pod list was 18 MB, a third of
+/// the agent's peak memory at its first sync. That needs the list's kind before its items, as
+/// the API server and kubectl write them; otherwise (or when a top-level "kind" or "items" comes
+/// again after the items: the last one counts) the whole DOM is decoded as before, so the result
+/// is the same either way. Returns the DOM that is left (the list without its items), or a
+/// discarded value when `text` is not JSON and `allow_exceptions` is false.
+json parse_top(std::string_view text, std::string_view default_ns, bool allow_exceptions,
+               Decoded& out) {
+  using Event = json::parse_event_t;
+  std::string kind, key;  // the top level's "kind" so far; its member being parsed
+  bool streaming = false, streamed = false, again = false;
+  size_t index = 0;
+  Decoded items;
+  auto each = [&](int depth, Event e, json& v) {
+    if (depth == 1) {
+      if (e == Event::key) {
+        key = v.get<std::string>();
+        again = again || (streamed && (key == "kind" || key == "items"));
+      } else if (e == Event::value && key == "kind") {
+        kind = v.is_string() ? v.get<std::string>() : std::string();
+      } else if (e == Event::array_start && key == "items" && !streamed && !kind.empty() &&
+                 kind.ends_with("List")) {
+        streaming = streamed = true;
+      } else if (e == Event::array_end) {
+        streaming = false;
+      }
+      return true;
+    }
+    if (depth != 2 || !streaming ||
+        (e != Event::object_end && e != Event::array_end && e != Event::value)) {
+      return true;
+    }
+    decode_item(v, index++, kind, default_ns, 0, items);
+    return false;  // decoded: the parser drops it
+  };
+  json j = allow_exceptions ? parse_json(text, "Kubernetes JSON", each)
+                            : json::parse(text.begin(), text.end(), each, false);
+  if (j.is_discarded()) return j;
+  if (again) {  // the items decoded may not be the ones that count: start over, whole
+    j = parse_json(text, "Kubernetes JSON");
+    items = {};
+  }
+  if (!j.is_object()) return j;
+  out.merge(std::move(items));
+  decode_top(j, default_ns, out);
+  return j;
+}
+
 std::string_view type_name(const json& v) {
   switch (v.type()) {
     case json::value_t::array:
@@ -1189,26 +1243,26 @@ size_t Decoded::size() const noexcept {
 
 Decoded decode_json(std::string_view text, std::string_view default_namespace) {
   std::string pruned;
-  json j = parse_json(prune(text, pruned) ? std::string_view(pruned) : text, "Kubernetes JSON");
+  Decoded out;
+  json j = parse_top(prune(text, pruned) ? std::string_view(pruned) : text, default_namespace, true,
+                     out);
   if (!j.is_object()) {
     fail(Code::kDecode,
          str("decode Kubernetes JSON: top level is ", type_name(j), ", not an object"));
   }
-  Decoded out;
-  decode_top(j, default_namespace, out);
   return out;
 }
 
 Decoded decode_manifest(std::string_view text, std::string_view file_name,
                         std::string_view default_namespace) {
   Decoded out;
-  auto document = [&](const json& v, size_t n, size_t line) {
+  // `d` holds what was decoded of `v` already (a JSON list's items, see parse_top).
+  auto document = [&](const json& v, size_t n, size_t line, bool decoded, Decoded&& d) {
     if (v.is_null()) return;
-    Decoded d;
-    if (v.is_object()) {
-      decode_top(v, default_namespace, d);
-    } else {
+    if (!v.is_object()) {
       d.errors.push_back(str("document is ", type_name(v), ", not a Kubernetes object"));
+    } else if (!decoded) {
+      decode_top(v, default_namespace, d);
     }
     for (auto& e : d.errors) e = str(file_name, ": document ", n, " (line ", line, "): ", e);
     out.merge(std::move(d));
@@ -1220,10 +1274,11 @@ Decoded decode_manifest(std::string_view text, std::string_view file_name,
   if (first != std::string_view::npos && (body[first] == '{' || body[first] == '[')) {
     std::string pruned;
     if (prune(body, pruned)) body = pruned;
-    json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+    Decoded d;
+    json j = parse_top(body, default_namespace, /*allow_exceptions=*/false, d);
     // Not JSON after all (a YAML flow mapping, a syntax error): YAML reads it, or says where.
     if (!j.is_discarded()) {
-      document(j, 1, 1);
+      document(j, 1, 1, true, std::move(d));
       return out;
     }
   }
@@ -1233,7 +1288,7 @@ Decoded decode_manifest(std::string_view text, std::string_view file_name,
   } catch (const Error& e) {
     fail(Code::kDecode, str("decode ", file_name, ": ", e.what()));
   }
-  for (size_t i = 0; i < docs.size(); ++i) document(docs[i].value, i + 1, docs[i].line);
+  for (size_t i = 0; i < docs.size(); ++i) document(docs[i].value, i + 1, docs[i].line, false, {});
   return out;
 }
 

@@ -781,6 +781,47 @@ items:
       R"(list.yaml: document 1 (line 2): NetworkPolicy ns1/b: spec.ingress[0].from[0].ipBlock.cidr: "300.0.0.0/8" is not a CIDR (address/length))");
 }
 
+BOOST_AUTO_TEST_CASE(list_items_decode_alike_streamed_or_whole) {
+  // A list's items are decoded as the parser reads them when its kind comes first (as the API
+  // server and kubectl write it), and from the whole document otherwise: same result.
+  std::string items =
+      str(R"([{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"x"}},3,[1],)",
+          R"({"metadata":{"name":"no-kind"}},)",
+          R"({"kind":"PodList","items":[{"metadata":{"name":"inner","namespace":"y"}}]},)",
+          policy("bad", R"({"podSelector":{},"ingress":[{"ports":[{"port":0}]}]})"), ",",
+          policy("good", R"({"podSelector":{}})"), "]");
+  auto streamed = decode_json(
+      str(R"({"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":)", items,
+          "}"));
+  auto whole = decode_json(str(R"({"apiVersion":"v1","items":)", items,
+                               R"(,"metadata":{"resourceVersion":"9"},)", R"("kind":"List"})"));
+  BOOST_TEST((streamed == whole), errors_of(streamed) << "--\n" << errors_of(whole));
+  BOOST_TEST(streamed.resource_version == "9");
+  BOOST_TEST_REQUIRE(streamed.pods.size() == 2u);
+  BOOST_TEST(streamed.pods[1].namespace_ == "y");
+  BOOST_TEST(streamed.policies.size() == 1u);
+  BOOST_TEST(errors_of(streamed) ==
+             "List items[1]: 3 is not an object\n"
+             "List items[2]: [1] is not an object\n"
+             "List items[3]: kind: missing\n"
+             "NetworkPolicy x/bad: spec.ingress[0].ports[0].port: 0 is out of range 1..65535\n");
+  BOOST_TEST((decode_manifest(str(R"({"kind":"List","items":)", items, "}"), "f.json") ==
+              decode_manifest(str(R"({"items":)", items, R"(,"kind":"List"})"), "f.json")));
+
+  // A "kind" or "items" again after the items: the last one counts, as it does for the parser.
+  auto pod = [](const char* name) {
+    return str(R"({"kind":"Pod","metadata":{"name":")", name, R"(","namespace":"x"}})");
+  };
+  auto twice = decode_json(
+      str(R"({"kind":"List","items":[)", pod("first"), R"(],"items":[)", pod("second"), "]}"));
+  BOOST_TEST_REQUIRE(twice.pods.size() == 1u);
+  BOOST_TEST(twice.pods[0].name == "second");
+  auto kind_again = decode_json(str(R"({"kind":"List","items":[)", pod("item"),
+                                    R"(],"kind":"Pod","metadata":{"name":"p","namespace":"x"}})"));
+  BOOST_TEST_REQUIRE(kind_again.pods.size() == 1u);
+  BOOST_TEST(kind_again.pods[0].name == "p");
+}
+
 BOOST_AUTO_TEST_CASE(decoded_merge) {
   auto a = decode_json(fixture("namespaces.json"));
   auto b = decode_json(fixture("node.json"));
