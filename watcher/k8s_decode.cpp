@@ -1172,6 +1172,7 @@ json parse_top(std::string_view text, std::string_view default_ns, bool allow_ex
       if (e == Event::key) {
         key = v.get<std::string>();
         again = again || (streamed && (key == "kind" || key == "items"));
+        if (key == "kind") kind.clear();  // set again below only when it is a string
       } else if (e == Event::value && key == "kind") {
         kind = v.is_string() ? v.get<std::string>() : std::string();
       } else if (e == Event::array_start && key == "items" && !streamed && !kind.empty() &&

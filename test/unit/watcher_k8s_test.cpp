@@ -820,6 +820,11 @@ BOOST_AUTO_TEST_CASE(list_items_decode_alike_streamed_or_whole) {
                                     R"(],"kind":"Pod","metadata":{"name":"p","namespace":"x"}})"));
   BOOST_TEST_REQUIRE(kind_again.pods.size() == 1u);
   BOOST_TEST(kind_again.pods[0].name == "p");
+  // The last "kind" before the items is not a string: the list is refused whole, as before.
+  auto not_a_kind =
+      decode_json(str(R"({"kind":"List","kind":{"a":1},"items":[)", pod("item"), "]}"));
+  BOOST_TEST(not_a_kind.pods.empty());
+  BOOST_TEST(errors_of(not_a_kind) == "object <no name>: kind: {\"a\":1} is not a kind\n");
 }
 
 BOOST_AUTO_TEST_CASE(decoded_merge) {
